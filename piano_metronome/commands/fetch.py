@@ -1,0 +1,105 @@
+"""``piano-metronome fetch``: bring every recording of the manifest into ``raw_midi/<subset>/``.
+
+The recordings are never committed (they are not ours to redistribute); this command brings
+them back, verified against the committed manifest, from their pinned source or a local copy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+#: ``--help`` text, one line per paragraph so every typer version wraps it to the terminal.
+HELP = (
+    "Bring every recording listed in the manifest into raw_midi/<subset>/<file>, verified."
+    "\n\n"
+    "Each file is downloaded from its pinned source address (or copied from --from DIR/<subset>/<file>), "
+    "checked against the manifest's size and sha256, and only then renamed into place: no partial or "
+    "wrong file ever appears under a final name. Files already present and valid are skipped; a present "
+    "but wrong file is fetched again. Every file that fails gets one line saying why; the others are "
+    "still fetched, and the exit code is 1."
+    "\n\n"
+    "Examples: piano-metronome fetch (from the internet) · piano-metronome fetch --from ../shared/corpus"
+)
+
+
+def _report_line(name: str, reason: str) -> str:
+    """The one line a failed file gets: its name first, so it can be found in a long log."""
+    return f"failed {name}: {reason}"
+
+
+def _summary_line(summary, raw: Path) -> str:
+    """Counts of what happened, with how many fetched files replaced a wrong one."""
+    replaced = f" ({len(summary.replaced)} replaced a wrong file)" if summary.replaced else ""
+    return (f"{len(summary.fetched)} fetched{replaced}, {len(summary.skipped)} skipped (already valid), "
+            f"{len(summary.failed)} failed → {raw}")
+
+
+def _run_with_progress(rows, fetcher):
+    """Fetch all rows under a progress bar on stderr; failures print above the bar as they happen."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from piano_metronome.inputs.fetch import fetch_all
+
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    columns = (TextColumn("fetch"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("{task.description}"))
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("", total=len(rows))
+
+        def on_done(row, status: str, reason: str) -> None:
+            name = f"{row.subset}/{row.file_name}"
+            if status == "failed":
+                console.print(_report_line(name, reason), markup=False)
+            progress.update(task, advance=1, description=name)
+
+        return fetch_all(rows, fetcher, on_done)
+
+
+def fetch(
+    source_dir: Path | None = typer.Option(
+        None, "--from", metavar="DIR", show_default=False,
+        help="Copy the files from DIR/<subset>/<file> (e.g. a local copy of the corpus, ../shared/corpus) "
+             "instead of downloading them.",
+    ),
+    raw: Path | None = typer.Option(
+        None, "--raw", metavar="DIR", show_default=False,
+        help="Raw folder to fill. Default: ./raw_midi if present, else the checkout's raw_midi.",
+    ),
+    manifest: Path | None = typer.Option(
+        None, "--manifest", metavar="FILE", show_default=False,
+        help="Manifest listing the files and their checksums. Default: <raw folder>/manifest.csv.",
+    ),
+    timeout: float = typer.Option(
+        10.0, "--timeout", min=0.1, metavar="SECONDS",
+        help="Give up on a download after this long; after a host fails to answer once it is not tried again.",
+    ),
+) -> None:
+    """Fetch the manifest's recordings; the user-facing text is :data:`HELP`."""
+    from piano_metronome.inputs.fetch import Fetcher
+    from piano_metronome.inputs.manifest import read_manifest
+    from piano_metronome.inputs.midi import RecordingError
+    from piano_metronome.paths import MANIFEST_NAME, raw_dir
+
+    raw = raw_dir(raw)
+    manifest = manifest if manifest is not None else raw / MANIFEST_NAME
+    if source_dir is not None and not source_dir.is_dir():
+        typer.echo(f"error: --from {source_dir}: no such folder", err=True)
+        raise typer.Exit(1)
+    try:
+        rows = read_manifest(manifest)
+    except (RecordingError, OSError) as exc:
+        typer.echo(f"error: cannot use manifest {manifest}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    summary = _run_with_progress(rows, Fetcher(raw, source_dir, timeout))
+    typer.echo(_summary_line(summary, raw))
+    if summary.failed:
+        typer.echo(f"error: {len(summary.failed)} of {len(rows)} files failed (listed above)", err=True)
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``fetch`` command to the app."""
+    app.command("fetch", help=HELP)(fetch)

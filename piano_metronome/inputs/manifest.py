@@ -1,0 +1,241 @@
+"""The manifest: one row per recording, the single list of what the dataset is built from.
+
+Splits are decided here, by recording and never by window, so no recording leaks across
+splits: ``validation`` is the corpus author's held-out list (comparable numbers), ``test`` a
+stable hash of the recording id (the same on every machine, for any new recording), and
+``train`` the rest.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path, PurePosixPath
+
+from piano_metronome.inputs.midi import RecordingError
+
+SPLITS = ("train", "validation", "test")
+SOURCE_URL = (
+    "https://raw.githubusercontent.com/aleathwick/781-piano-autoencoder/"
+    "dafb317960f7511fb2bce8244ca8300491e9f825/datasets/{subset}/{file_name}"
+)
+#: File names ``<id>_<bpm>_<key>.mid``; the labels were typed by hand and are only claims.
+FILE_NAME_RE = re.compile(r"^(?P<id>[^_/\\]+)_(?P<bpm>\d+(?:\.\d+)?)_(?P<key>[A-Ga-g][#b]?m?)\.midi?$")
+
+
+@dataclass(frozen=True)
+class ManifestRow:
+    """One recording: where it is, what it should hash to, what its name claims, its split."""
+
+    recording_id: str
+    subset: str
+    file_name: str
+    size: int
+    sha256: str
+    labelled_bpm: str
+    labelled_key: str
+    steps_per_beat: int
+    split: str
+    source_url: str
+
+    def path(self, raw: Path) -> Path:
+        """The file's place under the raw folder; refuses names that would escape it."""
+        rel = PurePosixPath(self.subset) / self.file_name
+        if rel.is_absolute() or ".." in rel.parts or "\\" in str(rel):
+            raise RecordingError(str(rel), "manifest path escapes the raw folder")
+        return raw / rel
+
+
+MANIFEST_COLUMNS = tuple(f.name for f in fields(ManifestRow))
+
+
+def parse_file_name(file_name: str) -> tuple[str, str, str]:
+    """Split ``aa_97_Cm.mid`` into (id, bpm label, key label), or raise naming the file."""
+    match = FILE_NAME_RE.match(file_name)
+    if not match:
+        raise RecordingError(file_name, "file name is not <id>_<bpm>_<key>.mid")
+    return match["id"], match["bpm"], match["key"]
+
+
+def test_share(recording_id: str) -> float:
+    """A stable number in [0, 1) from the recording id (sha256), the same on every machine."""
+    return int.from_bytes(hashlib.sha256(recording_id.encode()).digest()[:8], "big") / 2**64
+
+
+def assign_split(recording_id: str, validation_ids: set[str], test_fraction: float = 0.1) -> str:
+    """``validation`` if listed, ``test`` if its hash falls below ``test_fraction``, else ``train``."""
+    if recording_id in validation_ids:
+        return "validation"
+    return "test" if test_share(recording_id) < test_fraction else "train"
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def scan_recordings(
+    folder: Path,
+    subset: str,
+    steps_per_beat: int,
+    validation_ids: set[str] | frozenset[str] = frozenset(),
+    test_fraction: float = 0.1,
+    source_url: str | None = SOURCE_URL,
+) -> list[ManifestRow]:
+    """Manifest rows for every ``*.mid`` in ``folder``; ids are ``<subset>/<id>``."""
+    rows = []
+    for path in sorted(folder.glob("*.mid")):
+        file_id, bpm, key = parse_file_name(path.name)
+        recording_id = f"{subset}/{file_id}"
+        rows.append(
+            ManifestRow(
+                recording_id=recording_id,
+                subset=subset,
+                file_name=path.name,
+                size=path.stat().st_size,
+                sha256=sha256_file(path),
+                labelled_bpm=bpm,
+                labelled_key=key,
+                steps_per_beat=steps_per_beat,
+                split=assign_split(recording_id, set(validation_ids), test_fraction),
+                source_url=source_url.format(subset=subset, file_name=path.name) if source_url else "",
+            )
+        )
+    return rows
+
+
+def write_manifest(rows: list[ManifestRow], path: Path) -> None:
+    """Write rows sorted by id, so the same recordings always give the same bytes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for row in sorted(rows, key=lambda r: r.recording_id):
+            writer.writerow(asdict(row))
+
+
+def read_manifest(path: Path) -> list[ManifestRow]:
+    """Read and check a manifest: columns, types, unique ids, known splits, no escaping paths."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        missing = set(MANIFEST_COLUMNS) - set(reader.fieldnames or ())
+        if missing:
+            raise RecordingError(path, f"manifest lacks columns {sorted(missing)}")
+        rows, seen = [], set()
+        for line, record in enumerate(reader, start=2):
+            try:
+                row = ManifestRow(**{**{c: record[c] for c in MANIFEST_COLUMNS},
+                                     "size": int(record["size"]),
+                                     "steps_per_beat": int(record["steps_per_beat"])})
+            except (ValueError, TypeError) as exc:  # TypeError: a short line leaves fields None
+                raise RecordingError(path, f"line {line}: {exc}") from None
+            if row.recording_id in seen:
+                raise RecordingError(path, f"line {line}: recording id {row.recording_id!r} repeats")
+            if row.split not in SPLITS:
+                raise RecordingError(path, f"line {line}: unknown split {row.split!r}")
+            row.path(Path("."))  # raises if the path escapes the raw folder
+            seen.add(row.recording_id)
+            rows.append(row)
+    return rows
+
+
+#: Grid of each corpus subset (sub-beats per beat): d1 is played in 16ths, d2 in 8ths.
+DEFAULT_STEPS_PER_BEAT = {"d1": 4, "d2": 2}
+#: The corpus author's held-out list; its entries are bare file names such as ``aa_97_Cm.mid``.
+VALIDATION_LIST_NAME = "author_validation.txt"
+
+
+def read_validation_list(path: Path) -> list[str]:
+    """Entries of a validation list, one a line; blank lines and ``#`` comments are skipped.
+
+    An entry may be a file name (``aa_97_Cm.mid``, the author's format), ``d1/aa_97_Cm.mid``
+    or a recording id (``d1/aa``), so contributors can list their own recordings either way.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RecordingError(path, f"cannot read validation list ({exc.strerror or exc})") from None
+    lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
+    return [line for line in lines if line]
+
+
+def subset_folders(source_dir: Path) -> list[Path]:
+    """Sub-folders of ``source_dir`` holding ``*.mid`` files, sorted; each one is a subset."""
+    if not source_dir.is_dir():
+        raise RecordingError(source_dir, "not a folder")
+    folders = [
+        p for p in sorted(source_dir.iterdir())
+        if p.is_dir() and not p.name.startswith(".") and any(p.glob("*.mid"))
+    ]
+    if not folders:
+        raise RecordingError(source_dir, "holds no subset folders with *.mid files (expected e.g. d1/, d2/)")
+    return folders
+
+
+def resolve_validation_ids(entries: list[str], files: dict[str, list[str]], list_name: str) -> set[str]:
+    """Map validation entries to recording ids; an entry that matches none or several is an error.
+
+    Refusing unmatched entries matters: a typo would otherwise silently move a recording
+    into ``train`` and make the validation numbers incomparable with the author's.
+    """
+    spellings = []  # (recording id, the ways an entry may name it)
+    for subset, names in files.items():
+        for name in names:
+            recording_id = f"{subset}/{parse_file_name(name)[0]}"
+            spellings.append((recording_id, (name, f"{subset}/{name}", recording_id)))
+    ids = set()
+    for entry in entries:
+        matches = {recording_id for recording_id, forms in spellings if entry in forms}
+        if len(matches) != 1:
+            found = "matches no recording" if not matches else f"is ambiguous ({', '.join(sorted(matches))})"
+            raise RecordingError(list_name, f"entry {entry!r} {found}")
+        ids |= matches
+    return ids
+
+
+def build_manifest(
+    source_dir: Path,
+    steps_per_beat: dict[str, int],
+    validation_entries: Sequence[str] = (),
+    test_fraction: float = 0.1,
+    source_url: str | None = SOURCE_URL,
+    list_name: str = VALIDATION_LIST_NAME,
+) -> list[ManifestRow]:
+    """Rows for every recording under ``source_dir/<subset>/``, sorted by recording id.
+
+    Every subset needs a grid (``steps_per_beat``): guessing one would silently misalign a
+    whole subset, so an unknown subset is an error naming it.
+    """
+    folders = subset_folders(source_dir)
+    unknown = [f.name for f in folders if f.name not in steps_per_beat]
+    if unknown:
+        raise RecordingError(source_dir, f"no steps per beat known for subset(s) {', '.join(unknown)}: say "
+                                         f"how many sub-beats per beat each is played in "
+                                         f"(--steps-per-beat {unknown[0]}=4 for 16ths, =2 for 8ths)")
+    files = {f.name: [p.name for p in sorted(f.glob("*.mid"))] for f in folders}
+    validation_ids = resolve_validation_ids(list(validation_entries), files, list_name)
+    rows = [
+        row
+        for folder in folders
+        for row in scan_recordings(folder, folder.name, steps_per_beat[folder.name],
+                                   validation_ids, test_fraction, source_url)
+    ]
+    _check_unique_ids(rows, source_dir)
+    return sorted(rows, key=lambda r: r.recording_id)
+
+
+def _check_unique_ids(rows: list[ManifestRow], source_dir: Path) -> None:
+    """Two files with one id (``aa_97_C.mid`` and ``aa_98_C.mid``) would share a split key."""
+    seen: dict[str, str] = {}
+    for row in rows:
+        if row.recording_id in seen:
+            raise RecordingError(source_dir, f"recording id {row.recording_id!r} is used by both "
+                                             f"{seen[row.recording_id]} and {row.file_name}")
+        seen[row.recording_id] = row.file_name

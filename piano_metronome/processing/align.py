@@ -1,0 +1,465 @@
+"""Align one recording to its click grid: verify the grid, measure latency, quantize, cut windows.
+
+The pipeline, in the order it runs (each step a short function below):
+
+1. score every grid source against the note onsets and keep the best (conflicts are reported);
+2. fit the exact period and phase from the notes (robust regression of onsets on steps);
+3. find the bar line at sub-beat level (a grid off by one sub-beat puts the beats on "e");
+4. remove a constant latency (players are early against a click), then give each chord one step;
+5. keep one note per (step, key) cell, count the rest; cut bar-aligned windows.
+
+Sign convention: ``offset = (played − grid) / step`` in [−0.5, 0.5), **positive = late**.
+GrooVAE uses the opposite sign (positive = early) and scales by 2; ``-offset * 2`` converts.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from piano_metronome.inputs.midi import PIANO_LOW, Performance, RecordingError
+from piano_metronome.processing.grid import Candidate, Grid, candidate_grids, concentration, score_candidates
+from piano_metronome.processing.keys import KEY_NAMES, estimate_key, key_signature, parse_key
+
+MAX_WINDOW_STEPS = 127  # note_step is stored as int8
+
+
+@dataclass(frozen=True)
+class AlignOptions:
+    """Knobs of the alignment, with the defaults the dataset is built with."""
+
+    window_steps: int = 64
+    hop_steps: int | None = None
+    latency: str | float = "robust"
+    chord_window_ms: float = 25.0
+    min_concentration: float = 0.12
+    drift_tolerance_steps: float = 0.25
+    detect_shift: bool = True
+    shift_margin: float = 1.5
+    tie_tolerance: float = 0.01
+    bpm_conflict: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.window_steps <= MAX_WINDOW_STEPS:
+            raise ValueError(f"window_steps must be 1…{MAX_WINDOW_STEPS}, got {self.window_steps}")
+        if not 1 <= self.hop <= self.window_steps:
+            raise ValueError(f"hop_steps must be 1…window_steps, got {self.hop_steps}")
+        if not (self.latency in ("robust", "none") or isinstance(self.latency, (int, float))):
+            raise ValueError(f"latency must be 'robust', 'none' or a number of ms, got {self.latency!r}")
+
+    @property
+    def hop(self) -> int:
+        """Steps between window starts (non-overlapping by default)."""
+        return self.window_steps if self.hop_steps is None else self.hop_steps
+
+
+@dataclass(frozen=True)
+class RecordingInfo:
+    """What the manifest says about a recording; labels are claims to check, not truth."""
+
+    recording_id: str
+    subset: str
+    split: str
+    steps_per_beat: int
+    labelled_bpm: str = ""
+    labelled_key: str = ""
+    beat_sidecar: Path | None = None
+
+
+@dataclass
+class AlignmentReport:
+    """Everything measured about one recording, kept in the dataset's ``recordings`` table."""
+
+    recording_id: str
+    subset: str
+    split: str
+    path: str
+    status: str = "ok"
+    reason: str = ""
+    grid_source: str = ""
+    candidates: list[dict] = field(default_factory=list)
+    bpm_labelled: float | None = None
+    bpm_tempo_map: float | None = None
+    bpm_fitted: float | None = None
+    bpm_used: float | None = None
+    drift_ms: float = 0.0
+    used_fitted_period: bool = False
+    grid_shift_steps: int = 0
+    steps_per_beat: int = 0
+    beats_per_bar: int = 4
+    latency_ms: float = 0.0
+    fit_concentration: float = 0.0
+    timing_sd_ms: float = 0.0
+    mean_abs_offset: float = 0.0
+    share_beyond_035: float = 0.0
+    duration_s: float = 0.0
+    notes_input: int = 0
+    notes_placed: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+    windows: int = 0
+    windows_empty: int = 0
+    key_label: str = ""
+    key_estimated: str = ""
+    key_confidence: float = 0.0
+    key_signature_agrees: bool | None = None
+    conflicts: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def notes_dropped(self) -> int:
+        """All dropped notes, whatever the reason."""
+        return sum(self.dropped.values())
+
+
+@dataclass(frozen=True)
+class AlignedNotes:
+    """Placed notes, sorted by (step, key); ``step`` counts sub-beats from the first bar line."""
+
+    step: np.ndarray
+    key: np.ndarray
+    offset: np.ndarray
+    velocity: np.ndarray
+    duration: np.ndarray
+
+
+@dataclass(frozen=True)
+class AlignedPerformance:
+    """A recording on its grid: the notes, pedal per step, windows, and the report."""
+
+    info: RecordingInfo
+    report: AlignmentReport
+    notes: AlignedNotes
+    pedal: np.ndarray
+    window_starts: np.ndarray
+    window_bpm: np.ndarray
+    window_start_s: np.ndarray
+    total_steps: int
+
+    def window_slices(self, window_steps: int) -> tuple[np.ndarray, np.ndarray]:
+        """[begin, end) indices into ``notes`` for each window (notes are sorted by step)."""
+        begin = np.searchsorted(self.notes.step, self.window_starts, side="left")
+        end = np.searchsorted(self.notes.step, self.window_starts + window_steps, side="left")
+        return begin, end
+
+
+def align(performance: Performance, info: RecordingInfo, options: AlignOptions | None = None) -> AlignedPerformance:
+    """Align one parsed recording; raises :class:`RecordingError` when it must be rejected."""
+    options = options or AlignOptions()
+    report = _new_report(performance, info)
+    onsets = performance.onsets
+    chosen = _choose_grid(performance, info, options, report)
+    grid = _fit_grid(chosen, onsets, info.steps_per_beat, options, report)
+    latency_s = _latency(grid, onsets, info.steps_per_beat, options)
+    grid = _find_bar_line(grid, onsets - latency_s, performance.durations, info.steps_per_beat, options, report)
+    steps_f = grid.seconds_to_beats(onsets - latency_s) * info.steps_per_beat
+    step = _chord_steps(onsets, steps_f, grid, info.steps_per_beat, options.chord_window_ms)
+    report.latency_ms = latency_s * 1000.0
+    return _place(performance, info, options, report, grid, latency_s, steps_f, step)
+
+
+def _new_report(performance: Performance, info: RecordingInfo) -> AlignmentReport:
+    """A report with what is known before aligning: labels, input notes, excluded notes."""
+    report = AlignmentReport(
+        recording_id=info.recording_id, subset=info.subset, split=info.split, path=performance.path,
+        steps_per_beat=info.steps_per_beat, beats_per_bar=performance.beats_per_bar,
+        notes_input=performance.input_notes, duration_s=round(performance.end_seconds, 3),
+        dropped=dict(performance.excluded),
+    )
+    if performance.meter_changes:
+        report.warnings.append(f"{performance.meter_changes} meter change(s) ignored; bars of "
+                               f"{performance.beats_per_bar} beats assumed throughout")
+    if not performance.tempo_map.explicit:
+        report.warnings.append("no tempo event: the tempo-map grid is the MIDI default of 120 qpm")
+    return report
+
+
+def _labelled_bpm(info: RecordingInfo, path: str) -> float | None:
+    """The label's BPM as a number, or None when the file name gives none."""
+    if not info.labelled_bpm:
+        return None
+    try:
+        return float(info.labelled_bpm)
+    except ValueError:
+        raise RecordingError(path, f"labelled BPM {info.labelled_bpm!r} is not a number") from None
+
+
+def _choose_grid(performance: Performance, info: RecordingInfo, options: AlignOptions,
+                 report: AlignmentReport) -> Candidate:
+    """Score every grid source against the notes, record conflicts, reject a bad best fit."""
+    labelled = _labelled_bpm(info, performance.path)
+    grids = candidate_grids(performance, labelled, info.beat_sidecar)
+    if not performance.tempo_map.explicit:
+        grids = grids[1:] or grids  # an implicit 120 qpm is no claim about this recording
+    ranked = _prefer_clicks(score_candidates(grids, performance.onsets, info.steps_per_beat), options)
+    best = ranked[0]
+    report.candidates = [c.as_dict() for c in ranked]
+    report.grid_source = best.grid.source
+    report.fit_concentration = round(best.score, 4)
+    report.bpm_labelled = labelled
+    tempo_map = next((c for c in ranked if c.grid.source == "tempo_map"), None)
+    report.bpm_tempo_map = round(tempo_map.bpm, 4) if tempo_map else None
+    floor = max(options.min_concentration, 4.0 / np.sqrt(len(performance.onsets)))
+    if best.score < floor:
+        raise RecordingError(performance.path, f"no grid fits the notes: best {best.grid.source} at "
+                             f"{best.bpm:.2f} BPM scores {best.score:.3f} < {floor:.3f}")
+    _note_conflicts(ranked, labelled, options, report)
+    return best
+
+
+_SOURCE_PRIORITY = {"click_track": 0, "beat_sidecar": 1, "tempo_map": 2, "label_bpm": 3}
+
+
+def _prefer_clicks(ranked: list[Candidate], options: AlignOptions) -> list[Candidate]:
+    """Among candidates scoring within ``tie_tolerance`` of the best, prefer a real click.
+
+    A label that equals the tempo map gives the same grid and the same score up to rounding;
+    the click is the recorded truth, the label a typed claim.
+    """
+    top = ranked[0].score
+    return sorted(ranked, key=lambda c: (c.score < top - options.tie_tolerance,
+                                         _SOURCE_PRIORITY.get(c.grid.source, 9), -c.score))
+
+
+def _note_conflicts(ranked: list[Candidate], labelled: float | None, options: AlignOptions,
+                    report: AlignmentReport) -> None:
+    """Every disagreement between sources, with numbers, so the card can list them."""
+    best = ranked[0]
+    for other in ranked[1:]:
+        if abs(other.bpm - best.bpm) > options.bpm_conflict:
+            report.conflicts.append(
+                f"{other.grid.source} says {other.bpm:.2f} BPM (score {other.score:.3f}) but "
+                f"{best.grid.source} says {best.bpm:.2f} BPM (score {best.score:.3f}); using {best.grid.source}"
+            )
+    if labelled is not None and best.grid.source != "label_bpm" and abs(labelled - best.bpm) > options.bpm_conflict:
+        report.warnings.append(f"BPM label {labelled:g} disagrees with the notes; overridden by "
+                               f"{best.grid.source} ({best.bpm:.2f})")
+
+
+def _robust_line(x: np.ndarray, y: np.ndarray, iterations: int = 3) -> tuple[float, float]:
+    """Least-squares line ``y = a + b·x`` refitted on inliers (|residual| < 3·MAD) a few times."""
+    keep = np.ones(len(x), bool)
+    a, b = float(np.median(y)), 0.0
+    for _ in range(iterations):
+        if keep.sum() < 3 or np.ptp(x[keep]) == 0:
+            break
+        b, a = np.polyfit(x[keep], y[keep], 1)
+        res = y - (a + b * x)
+        mad = 1.4826 * np.median(np.abs(res - np.median(res))) + 1e-9
+        keep = np.abs(res) < 3 * mad
+    return float(a), float(b)
+
+
+def _fit_grid(chosen: Candidate, onsets: np.ndarray, steps_per_beat: int, options: AlignOptions,
+              report: AlignmentReport) -> Grid:
+    """Fit the exact period and phase from the notes, with the chosen grid as prior.
+
+    Onsets are regressed on the prior's times of their nearest steps. A click (tempo map,
+    click track, sidecar) is exact, so we keep it unless the notes drift from it by more than
+    ``drift_tolerance_steps`` over the take (a slowly changing latency drifts 20–40 ms in the
+    corpus and is no reason to leave the click); a BPM label is only a claim, so its fit replaces it.
+    """
+    grid = chosen.grid
+    _, phase = concentration(grid.seconds_to_beats(onsets) * steps_per_beat)
+    step = np.floor(grid.seconds_to_beats(onsets) * steps_per_beat - phase + 0.5)
+    prior_t = grid.beats_to_seconds(step / steps_per_beat)
+    _, b = _robust_line(prior_t, onsets)
+    span = float(prior_t.max() - prior_t.min())
+    report.drift_ms = round((b - 1.0) * span * 1000.0, 3)
+    report.bpm_fitted = round(chosen.bpm / b, 4)
+    step_ms = 60000.0 / chosen.bpm / steps_per_beat
+    use_fit = grid.source == "label_bpm" or abs(report.drift_ms) > options.drift_tolerance_steps * step_ms
+    report.used_fitted_period = bool(use_fit)
+    if use_fit:
+        if grid.source != "label_bpm":
+            report.warnings.append(f"notes drift {report.drift_ms:.1f} ms from the {grid.source} over the take; "
+                                   f"using the fitted period ({report.bpm_fitted:.3f} BPM)")
+        grid = grid.rescaled(b)  # the phase stays the click's (t = 0); the intercept is latency
+        grid = Grid(grid.source + "+fit", grid.knot_beats, grid.knot_seconds, grid.beats_per_bar)
+    report.bpm_used = round(grid.median_bpm(), 4)
+    return grid
+
+
+def _latency(grid: Grid, onsets: np.ndarray, steps_per_beat: int, options: AlignOptions) -> float:
+    """The player's constant lag behind the click in seconds (negative = early).
+
+    Robust: the median residual to the nearest step, iterated from the circular mean so a
+    latency near half a step cannot flip the assignment.
+    """
+    if options.latency == "none":
+        return 0.0
+    if not isinstance(options.latency, str):
+        return float(options.latency) / 1000.0
+    steps_f = grid.seconds_to_beats(onsets) * steps_per_beat
+    _, phase = concentration(steps_f)
+    latency_steps = phase
+    for _ in range(3):
+        residual = steps_f - latency_steps - np.floor(steps_f - latency_steps + 0.5)
+        latency_steps += float(np.median(residual))
+    # back to seconds at the local step length around the median onset
+    mid = float(np.median(onsets))
+    step_s = float(np.diff(grid.beats_to_seconds(grid.seconds_to_beats(np.array([mid])) + [0, 1]))[0])
+    return latency_steps * step_s / steps_per_beat
+
+
+def _find_bar_line(grid: Grid, onsets: np.ndarray, durations: np.ndarray, steps_per_beat: int,
+                   options: AlignOptions, report: AlignmentReport) -> Grid:
+    """Detect a grid off by whole sub-beats: music puts its long notes on beats, not between them.
+
+    Counting onsets alone is fooled by syncopation (one corpus take has 1.5× more onsets on
+    the "&" than on beats); weighting by duration is not (corpus maximum 1.13). If a sub-beat
+    residue other than 0 carries ``shift_margin`` × the beats' weight, the origin moves there.
+    """
+    if not options.detect_shift or steps_per_beat == 1:
+        return grid
+    step = np.floor(grid.seconds_to_beats(onsets) * steps_per_beat + 0.5).astype(np.int64)
+    counts = np.bincount(step % steps_per_beat, weights=durations, minlength=steps_per_beat)
+    best = int(np.argmax(counts))
+    if best == 0 or counts[best] < options.shift_margin * counts[0]:
+        return grid
+    report.grid_shift_steps = best
+    report.warnings.append(f"grid shifted by {best} sub-beat(s): sub-beat {best} carries "
+                           f"{counts[best] / counts[0]:.2f}× the note-seconds of the beats; moved the bar line")
+    return grid.shifted_beats(best / steps_per_beat)
+
+
+def _chord_steps(onsets: np.ndarray, steps_f: np.ndarray, grid: Grid, steps_per_beat: int,
+                 chord_window_ms: float) -> np.ndarray:
+    """Nearest step for each note, one step per chord.
+
+    Notes whose onsets follow each other within the chord window (at most a fifth of a step)
+    form a chord and share the step nearest their mean position, so a rolled chord is not
+    split across two steps. A note the shared step would put ≥ half a step away keeps its own.
+    """
+    order = np.argsort(onsets, kind="stable")
+    t, x = onsets[order], steps_f[order]
+    step_s = 60.0 / grid.median_bpm() / steps_per_beat
+    window = min(chord_window_ms / 1000.0, 0.2 * step_s)
+    starts = np.concatenate([[True], np.diff(t) > window])
+    group = np.cumsum(starts) - 1
+    sizes = np.bincount(group)
+    mean = np.bincount(group, weights=x) / sizes
+    shared = np.floor(mean[group] + 0.5)
+    own = np.floor(x + 0.5)
+    dev = x - shared
+    chosen = np.where((dev >= -0.5) & (dev < 0.5), shared, own)
+    step = np.empty_like(chosen)
+    step[order] = chosen
+    return step.astype(np.int64)
+
+
+def _drop(mask: np.ndarray, reason: str, report: AlignmentReport) -> None:
+    """Count dropped notes under a reason (nothing is lost without a count)."""
+    n = int(mask.sum())
+    if n:
+        report.dropped[reason] = report.dropped.get(reason, 0) + n
+
+
+def _place(performance: Performance, info: RecordingInfo, options: AlignOptions, report: AlignmentReport,
+           grid: Grid, latency_s: float, steps_f: np.ndarray, step: np.ndarray) -> AlignedPerformance:
+    """Keep one note per cell, drop what cannot be placed (counted), cut windows, fill the report."""
+    offset = steps_f - step
+    end_f = grid.seconds_to_beats(performance.onsets + performance.durations - latency_s) * info.steps_per_beat
+    duration = end_f - steps_f
+    key = performance.pitches.astype(np.int64) - PIANO_LOW
+    valid = step >= 0
+    _drop(~valid, "before_first_bar", report)
+    _drop(valid & ~(duration > 0), "zero_duration", report)
+    valid &= duration > 0
+    idx = np.flatnonzero(valid)
+    # same key on the same step: keep the loudest (then the earliest), count the others
+    order = idx[np.lexsort((performance.onsets[idx], -performance.velocities[idx], key[idx], step[idx]))]
+    cell = step[order] * 128 + key[order]
+    first = np.concatenate([[True], cell[1:] != cell[:-1]]) if len(order) else np.zeros(0, bool)
+    _drop(~first, "same_cell_collision", report)
+    keep = order[first]  # sorted by (step, key) already
+    notes = AlignedNotes(
+        step=step[keep], key=key[keep].astype(np.int8), offset=offset[keep].astype(np.float32),
+        velocity=performance.velocities[keep].astype(np.uint8), duration=duration[keep].astype(np.float32),
+    )
+    total_steps = int(notes.step.max()) + 1 if len(keep) else 0
+    pedal = _pedal_per_step(performance, grid, latency_s, info.steps_per_beat, total_steps)
+    starts, empty = _windows(notes.step, total_steps, options)
+    report.windows, report.windows_empty = len(starts), empty
+    _timing_stats(report, notes, grid, info.steps_per_beat)
+    _keys(report, performance, info)
+    report.notes_placed = len(keep)
+    _check_accounting(report, performance.path)
+    bounds = grid.beats_to_seconds(np.stack([starts, starts + options.window_steps]) / info.steps_per_beat)
+    window_bpm = 60.0 * options.window_steps / info.steps_per_beat / np.diff(bounds, axis=0)[0]
+    return AlignedPerformance(info, report, notes, pedal, starts, window_bpm.astype(np.float32),
+                              bounds[0], total_steps)
+
+
+def _pedal_per_step(performance: Performance, grid: Grid, latency_s: float, steps_per_beat: int,
+                    total_steps: int) -> np.ndarray:
+    """Sustain CC64 value at each step (held from the last event; 0 before the first).
+
+    The pedal is sampled at the *played* time of each step (grid + latency), because the
+    foot is early or late together with the hands.
+    """
+    times = grid.beats_to_seconds(np.arange(total_steps) / steps_per_beat) + latency_s
+    idx = np.searchsorted(performance.pedal_times, times, side="right") - 1
+    values = np.where(idx >= 0, performance.pedal_values[np.clip(idx, 0, None)], 0) if len(
+        performance.pedal_times) else np.zeros(total_steps)
+    return np.asarray(values, dtype=np.uint8)
+
+
+def _windows(step: np.ndarray, total_steps: int, options: AlignOptions) -> tuple[np.ndarray, int]:
+    """Bar-aligned window starts every ``hop`` steps; windows without notes are skipped (counted).
+
+    The trailing partial window is kept: its steps past the end are the genuine silence after
+    the take ends, and dropping it (as GrooVAE does) would lose the last notes.
+    """
+    if total_steps == 0:
+        return np.zeros(0, np.int64), 0
+    starts = np.arange(0, total_steps, options.hop, dtype=np.int64)
+    counts = np.searchsorted(step, starts + options.window_steps) - np.searchsorted(step, starts)
+    return starts[counts > 0], int((counts == 0).sum())
+
+
+def _timing_stats(report: AlignmentReport, notes: AlignedNotes, grid: Grid, steps_per_beat: int) -> None:
+    """Spread of the human part: robust SD in ms, mean |offset|, share beyond 0.35 step."""
+    if len(notes.offset) == 0:
+        return
+    step_ms = 60000.0 / grid.median_bpm() / steps_per_beat
+    off = notes.offset.astype(np.float64)
+    report.timing_sd_ms = round(float(1.4826 * np.median(np.abs(off - np.median(off))) * step_ms), 3)
+    report.mean_abs_offset = round(float(np.abs(off).mean()), 5)
+    report.share_beyond_035 = round(float((np.abs(off) > 0.35).mean()), 5)
+
+
+def _keys(report: AlignmentReport, performance: Performance, info: RecordingInfo) -> None:
+    """The labelled key (checked), the key estimated from the notes, and whether they agree."""
+    estimate = estimate_key(performance.pitches, performance.durations)
+    report.key_estimated = KEY_NAMES[estimate.key]
+    report.key_confidence = round(estimate.confidence, 4)
+    if not info.labelled_key:
+        return
+    try:
+        label = parse_key(info.labelled_key)
+    except ValueError as exc:
+        report.warnings.append(f"key label: {exc}")
+        return
+    report.key_label = KEY_NAMES[label]
+    report.key_signature_agrees = key_signature(label) == key_signature(estimate.key)
+    if not report.key_signature_agrees:
+        report.warnings.append(f"key label {report.key_label} (signature {key_signature(label)}) disagrees with "
+                               f"the notes: {report.key_estimated} (confidence {estimate.confidence:.2f})")
+
+
+def _check_accounting(report: AlignmentReport, path: str) -> None:
+    """Input notes must equal placed + dropped; anything else is a bug, never a silent loss."""
+    if report.notes_input != report.notes_placed + report.notes_dropped:
+        raise AssertionError(f"{path}: accounting broken: {report.notes_input} input ≠ "
+                             f"{report.notes_placed} placed + {report.notes_dropped} dropped")
+
+
+def dropped_totals(reports: list[AlignmentReport]) -> Counter:
+    """Dropped notes by reason over many recordings."""
+    total: Counter = Counter()
+    for report in reports:
+        total.update(report.dropped)
+    return total
