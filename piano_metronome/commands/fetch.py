@@ -10,6 +10,8 @@ from pathlib import Path
 
 import typer
 
+from piano_metronome.commands.common import OPTION_RAW, console
+
 #: ``--help`` text, one line per paragraph so every typer version wraps it to the terminal.
 HELP = (
     "Bring every recording listed in the manifest into raw_midi/<subset>/<file>, verified."
@@ -38,21 +40,21 @@ def _summary_line(summary, raw: Path) -> str:
 
 def _run_with_progress(rows, fetcher):
     """Fetch all rows under a progress bar on stderr; failures print above the bar as they happen."""
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from piano_metronome.inputs.fetch import fetch_all
 
-    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    err = console()
     columns = (TextColumn("fetch"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("{task.description}"))
-    with Progress(*columns, console=console, transient=True) as progress:
+    # A bar only on a terminal: in a log (CI, a pipe) it would leave only redraw debris.
+    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
         task = progress.add_task("", total=len(rows))
 
         def on_done(row, status: str, reason: str) -> None:
             name = f"{row.subset}/{row.file_name}"
             if status == "failed":
-                console.print(_report_line(name, reason), markup=False)
+                err.print(_report_line(name, reason), markup=False, soft_wrap=True)
             progress.update(task, advance=1, description=name)
 
         return fetch_all(rows, fetcher, on_done)
@@ -64,17 +66,14 @@ def fetch(
         help="Copy the files from DIR/<subset>/<file> (e.g. a local copy of the corpus, ../shared/corpus) "
              "instead of downloading them.",
     ),
-    raw: Path | None = typer.Option(
-        None, "--raw", metavar="DIR", show_default=False,
-        help="Raw folder to fill. Default: ./raw_midi if present, else the checkout's raw_midi.",
-    ),
+    raw: Path | None = OPTION_RAW,
     manifest: Path | None = typer.Option(
         None, "--manifest", metavar="FILE", show_default=False,
         help="Manifest listing the files and their checksums. Default: <raw folder>/manifest.csv.",
     ),
     timeout: float = typer.Option(
         10.0, "--timeout", min=0.1, metavar="SECONDS",
-        help="Give up on a download after this long; after a host fails to answer once it is not tried again.",
+        help="Give up on a download after this long; a host that failed to answer is not tried again.",
     ),
 ) -> None:
     """Fetch the manifest's recordings; the user-facing text is :data:`HELP`."""

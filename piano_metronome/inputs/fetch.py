@@ -131,6 +131,13 @@ def download(url: str, limit: int, timeout: float = DEFAULT_TIMEOUT_S) -> bytes:
     return result["data"]  # type: ignore[return-value]
 
 
+def _file_mode() -> int:
+    """The mode a newly created file gets under the current umask (0644 under the usual 022)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def install(data: bytes, row: ManifestRow, dest: Path) -> None:
     """Write ``data`` to a temp file beside ``dest``, verify it on disk, then rename it into place.
 
@@ -145,6 +152,7 @@ def install(data: bytes, row: ManifestRow, dest: Path) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, _file_mode())  # mkstemp makes it owner-only; a fetched file is an ordinary file
         problem = file_problem(tmp, row)
         if problem:
             raise FetchError(f"written copy is wrong: {problem}")

@@ -1,0 +1,43 @@
+"""Pieces shared by the commands: options with one meaning everywhere, the console, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+OPTION_RAW = typer.Option(None, "--raw", help="Raw folder with manifest.csv, demo/ and fetched recordings "
+                          "(default: ./raw_midi).")
+
+
+def console():
+    """A rich console on stderr for progress and tables (stdout stays for machine output)."""
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print a one-line error (no traceback) and return the Exit to raise."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def parse_latency(value: str) -> str | float:
+    """'robust', 'none' or a number of milliseconds."""
+    if value in ("robust", "none"):
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        raise fail(f"--latency must be 'robust', 'none' or a number of ms, not {value!r}") from None
+
+
+def align_options(window_steps: int, hop_steps: int | None, latency: str | float):
+    """AlignOptions from command-line values, with a clean error for bad ones."""
+    from piano_metronome.processing.align import AlignOptions
+
+    try:
+        return AlignOptions(window_steps=window_steps, hop_steps=hop_steps, latency=latency)
+    except ValueError as exc:
+        raise fail(str(exc)) from None

@@ -1,0 +1,150 @@
+"""Training: seeded mini-batch AdamW, a learning rate halved on plateaus, early stopping.
+
+The validation loss that drives both the schedule and early stopping is the honest one:
+the decoder with z = 0, the encoder never seeing the validation performance. The best
+weights (by that loss) are kept in memory and restored at the end.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .config import ModelConfig, TrainConfig
+from .features import Windows, make_batch, transposition
+from .vae import HumanizerVAE
+
+
+def seed_everything(seed: int, threads: int) -> None:
+    """Seed python, numpy and torch and fix the thread count, so a run repeats bit for bit."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.set_num_threads(max(1, threads))
+    torch.use_deterministic_algorithms(True)
+
+
+def batch_indices(n: int, size: int, rng: np.random.Generator | None) -> Iterator[np.ndarray]:
+    """Window indices in batches of ``size``: shuffled by ``rng``, or in order when it is None."""
+    order = rng.permutation(n) if rng is not None else np.arange(n)
+    for start in range(0, n, size):
+        yield order[start:start + size]
+
+
+def batch_for(w: Windows, idx: np.ndarray, cfg: ModelConfig, shift: np.ndarray | None = None) -> dict:
+    """A batch with the model's grid sizes."""
+    return make_batch(w, idx, cfg.steps, cfg.max_sub_beats, cfg.max_beats, shift)
+
+
+@torch.no_grad()
+def predict(model: HumanizerVAE, w: Windows, z_mode: str = "prior", batch_size: int = 128,
+            seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Velocity (0..1) and offset (steps) for every note of ``w``, in ``w``'s note order.
+
+    ``z_mode="prior"`` is the honest prediction; ``posterior`` reads the targets through the
+    encoder (a reconstruction); ``sample`` draws z from the prior (a new performance).
+    """
+    model.eval()
+    velocity = np.zeros(w.num_notes, dtype=np.float32)
+    offset = np.zeros(w.num_notes, dtype=np.float32)
+    gen = torch.Generator().manual_seed(seed)
+    for idx in batch_indices(len(w), batch_size, None):
+        batch = batch_for(w, idx, model.cfg)
+        if z_mode == "sample":
+            z = torch.randn(len(idx), model.cfg.latent, generator=gen)
+            v, o = model.decode(batch, z)
+        else:
+            out = model(batch, z_mode=z_mode)
+            v, o = out["velocity"], out["offset"]
+        velocity[batch["notes"]] = v.numpy()
+        offset[batch["notes"]] = o.numpy()
+    return velocity, offset
+
+
+def validation_loss(model: HumanizerVAE, w: Windows) -> dict[str, float]:
+    """Per-note MSE of velocity and offset with z = 0, and the weighted sum that stops training."""
+    v, o = predict(model, w, "prior")
+    v_mse = float(np.mean((v - w.note_velocity) ** 2)) if w.num_notes else 0.0
+    o_mse = float(np.mean((o - w.note_offset) ** 2)) if w.num_notes else 0.0
+    return {"velocity_mse": v_mse, "offset_mse": o_mse, "loss": v_mse + model.cfg.offset_weight * o_mse}
+
+
+@dataclass
+class History:
+    """What happened in a run: one dict per epoch, the best epoch, and why it stopped."""
+
+    epochs: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = -1
+    best_loss: float = float("inf")
+    stop_reason: str = ""
+    seconds: float = 0.0
+
+
+def _train_epoch(model, opt, w: Windows, tcfg: TrainConfig, rng, progress: bool, epoch: int) -> dict[str, float]:
+    """One pass over the training windows; returns the mean of each loss term."""
+    from tqdm.auto import tqdm
+
+    model.train()
+    sums: dict[str, float] = {}
+    n_batches = (len(w) + tcfg.batch_size - 1) // tcfg.batch_size
+    bar = tqdm(batch_indices(len(w), tcfg.batch_size, rng), total=n_batches, desc=f"epoch {epoch}",
+               leave=False, disable=not progress, unit="batch")
+    for idx in bar:
+        shift = transposition(w, idx, tcfg.transpose, rng) if tcfg.transpose else None
+        batch = batch_for(w, idx, model.cfg, shift)
+        losses = model.loss(batch, model(batch, z_mode="sample"))
+        opt.zero_grad()
+        losses["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg.grad_clip)
+        opt.step()
+        for k, v in losses.items():
+            sums[k] = sums.get(k, 0.0) + float(v)
+        bar.set_postfix(loss=f"{float(losses['loss']):.4f}")
+    return {k: v / max(n_batches, 1) for k, v in sums.items()}
+
+
+def train(mcfg: ModelConfig, tcfg: TrainConfig, train_w: Windows, val_w: Windows,
+          log: Callable[[str], None] = print, progress: bool = True) -> tuple[HumanizerVAE, History]:
+    """Train a fresh model; stop early on the validation loss; return the best weights."""
+    seed_everything(tcfg.seed, tcfg.threads)
+    rng = np.random.default_rng(tcfg.seed)
+    model = HumanizerVAE(mcfg)
+    opt = torch.optim.AdamW(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=2, min_lr=tcfg.lr_min)
+    hist, best_state, start = History(), None, time.monotonic()
+    for epoch in range(1, tcfg.epochs + 1):
+        t0 = time.monotonic()
+        tr = _train_epoch(model, opt, train_w, tcfg, rng, progress, epoch)
+        va = validation_loss(model, val_w)
+        sched.step(va["loss"])
+        row = {"epoch": epoch, **{f"train_{k}": v for k, v in tr.items()}, **{f"val_{k}": v for k, v in va.items()},
+               "lr": opt.param_groups[0]["lr"], "seconds": time.monotonic() - t0}
+        hist.epochs.append(row)
+        better = va["loss"] < hist.best_loss
+        if better:
+            hist.best_loss, hist.best_epoch = va["loss"], epoch
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        log(f"epoch {epoch:3d}  train loss {tr['loss']:.5f} (vel {tr['velocity_mse']:.5f}, off {tr['offset_mse']:.5f}, "
+            f"kl {tr['kl']:.1f})  val vel MSE {va['velocity_mse']:.5f}  val off MSE {va['offset_mse']:.5f}  "
+            f"lr {row['lr']:.1e}  {row['seconds']:.0f}s{'  *best' if better else ''}")
+        elapsed = (time.monotonic() - start) / 60
+        if epoch - hist.best_epoch >= tcfg.patience:
+            hist.stop_reason = f"no better validation loss for {tcfg.patience} epochs"
+            break
+        if elapsed + row["seconds"] / 60 > tcfg.max_minutes:
+            hist.stop_reason = f"time budget of {tcfg.max_minutes:g} min reached"
+            break
+    else:
+        hist.stop_reason = f"all {tcfg.epochs} epochs run"
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    hist.seconds = time.monotonic() - start
+    log(f"stopped after epoch {len(hist.epochs)}: {hist.stop_reason}; best epoch {hist.best_epoch} "
+        f"(val loss {hist.best_loss:.5f}), {hist.seconds / 60:.1f} min")
+    model.eval()
+    return model, hist

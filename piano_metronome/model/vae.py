@@ -1,0 +1,103 @@
+"""The humanizing VAE: from the robotic score of a window to a velocity and an offset per note.
+
+GrooVAE's "humanize" setting, for 88 keys instead of 9 drums::
+
+    score  = H (which keys start on which step) + metre, tempo, key per step
+    encoder: bi-LSTM over the 64 steps of [H, V, O, score]  ->  q(z | performance)
+    decoder: bi-LSTM over the 64 steps of [H, score, z]      ->  a context vector per step
+    head   : one MLP per note on [context at its step, its key's embedding, its own features]
+             ->  velocity in (0, 1) and offset in (-0.5, 0.5) steps
+
+Training minimises MSE of velocity and offset over the notes that were played, plus
+beta * max(KL - free bits, 0). At evaluation the encoder must not see the performance it is
+asked to predict, so z is the prior mean (zero); a posterior reconstruction exists but only
+as a labelled diagnostic. The head is per note rather than a dense 88-wide layer because
+most of what sets a velocity is the note's role (top of the chord, register, beat), and a
+shared MLP sees it for every key with the same weights.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .config import ModelConfig
+from .features import note_feature_dim, step_feature_dim
+
+
+class HumanizerVAE(nn.Module):
+    """Conditional VAE over windows; see the module docstring for the data flow."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        s_dim = step_feature_dim(cfg.max_sub_beats, cfg.max_beats)
+        n_dim = note_feature_dim(cfg.max_sub_beats, cfg.max_beats)
+        self.roll = nn.Linear(cfg.n_keys, cfg.roll_dim)  # a score row (88 hits) -> a chord code
+        self.perf = nn.Linear(3 * cfg.n_keys, cfg.roll_dim)  # [H, V, O] rows, for the encoder only
+        self.encoder = nn.LSTM(cfg.roll_dim + s_dim, cfg.enc_hidden, batch_first=True, bidirectional=True)
+        self.to_mu = nn.Linear(2 * cfg.enc_hidden, cfg.latent)
+        self.to_logvar = nn.Linear(2 * cfg.enc_hidden, cfg.latent)
+        self.decoder = nn.LSTM(cfg.roll_dim + s_dim + cfg.latent, cfg.dec_hidden, num_layers=cfg.dec_layers,
+                               batch_first=True, bidirectional=True, dropout=cfg.dropout)
+        self.key_embed = nn.Embedding(cfg.n_keys, cfg.key_embed)
+        self.head = nn.Sequential(
+            nn.Linear(2 * cfg.dec_hidden + cfg.key_embed + n_dim, cfg.head_hidden), nn.GELU(),
+            nn.Dropout(cfg.dropout),
+            nn.Linear(cfg.head_hidden, cfg.head_hidden), nn.GELU(),
+            nn.Linear(cfg.head_hidden, 2),
+        )
+        self.drop = nn.Dropout(cfg.dropout)
+        with torch.no_grad():  # start at the typical velocity (~0.35) and on the grid
+            self.head[-1].bias.copy_(torch.tensor([math.log(0.35 / 0.65), 0.0]))
+
+    def _grid(self, batch: dict, values: torch.Tensor) -> torch.Tensor:
+        """Scatter one value per note into a (windows, steps, 88) grid, like the dataset's H/V/O."""
+        b = batch["step_features"].shape[0]
+        grid = torch.zeros(b, self.cfg.steps, self.cfg.n_keys)
+        grid[batch["batch_index"], batch["step"], batch["key"]] = values
+        return grid
+
+    def encode(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """q(z | performance): mean and log-variance from the bi-LSTM's final states."""
+        ones = torch.ones_like(batch["velocity"])
+        rows = torch.cat([self._grid(batch, ones), self._grid(batch, batch["velocity"]),
+                          self._grid(batch, batch["offset"])], dim=-1)
+        x = torch.cat([self.perf(rows), batch["step_features"]], dim=-1)
+        _, (h, _) = self.encoder(x)
+        summary = torch.cat([h[-2], h[-1]], dim=-1)  # forward's last step, backward's first
+        return self.to_mu(summary), self.to_logvar(summary).clamp(-8.0, 8.0)
+
+    def decode(self, batch: dict, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Velocity (0..1) and offset (steps, -0.5..0.5) of every note, given the score and z."""
+        score = self.roll(self._grid(batch, torch.ones_like(batch["velocity"])))
+        steps = score.shape[1]
+        x = torch.cat([score, batch["step_features"], z[:, None, :].expand(-1, steps, -1)], dim=-1)
+        context, _ = self.decoder(x)
+        context = self.drop(context)[batch["batch_index"], batch["step"]]
+        out = self.head(torch.cat([context, self.key_embed(batch["key"]), batch["note_features"]], dim=-1))
+        return torch.sigmoid(out[:, 0]), 0.5 * torch.tanh(out[:, 1])
+
+    def forward(self, batch: dict, z_mode: str = "sample") -> dict[str, torch.Tensor]:
+        """Run the VAE; ``z_mode`` is ``sample`` (training), ``posterior`` (mean of q) or ``prior`` (z = 0)."""
+        b = batch["step_features"].shape[0]
+        if z_mode == "prior":
+            z = torch.zeros(b, self.cfg.latent)
+            mu = logvar = z
+        else:
+            mu, logvar = self.encode(batch)
+            z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if z_mode == "sample" else mu
+        velocity, offset = self.decode(batch, z)
+        return {"velocity": velocity, "offset": offset, "mu": mu, "logvar": logvar}
+
+    def loss(self, batch: dict, out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """MSE of velocity and offset over the played notes, plus beta · max(KL − free bits, 0)."""
+        v_mse = F.mse_loss(out["velocity"], batch["velocity"])
+        o_mse = F.mse_loss(out["offset"], batch["offset"])
+        kl = 0.5 * (out["mu"].pow(2) + out["logvar"].exp() - 1.0 - out["logvar"]).sum(-1).mean()
+        free_nats = self.cfg.free_bits * math.log(2.0)
+        total = v_mse + self.cfg.offset_weight * o_mse + self.cfg.beta * torch.clamp(kl - free_nats, min=0.0)
+        return {"loss": total, "velocity_mse": v_mse, "offset_mse": o_mse, "kl": kl}

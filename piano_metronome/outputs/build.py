@@ -1,0 +1,303 @@
+"""Build a Hub-ready dataset folder: shards per config and split, recordings table, card, checksums.
+
+The folder is written in a temporary sibling and swapped in only when complete (an atomic
+directory exchange on Linux), so an interrupted build never leaves a half-written dataset
+where a good one was. Same inputs give byte-identical files: rows are sorted by recording,
+nothing carries a timestamp.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+
+from piano_metronome.inputs.manifest import ManifestRow
+from piano_metronome.outputs.schema import RECORDINGS_CONFIG, RECORDINGS_SPLIT
+from piano_metronome.processing.align import AlignOptions
+from piano_metronome.processing.pipeline import RecordingResult, process_row
+
+CHECKSUM_FILE = "checksums.sha256"
+BUILD_REPORT = "build_report.json"
+
+
+@dataclass
+class BuildSummary:
+    """What a build produced, per config and split, and what it rejected."""
+
+    out: Path
+    configs: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    results: list[RecordingResult] = field(default_factory=list)
+
+    @property
+    def rejected(self) -> list[RecordingResult]:
+        """Recordings that did not make it in, each with its reason."""
+        return [r for r in self.results if not r.ok]
+
+    def dropped(self) -> Counter:
+        """Dropped notes by reason over all recordings."""
+        total: Counter = Counter()
+        for result in self.results:
+            total.update(result.report.dropped)
+        return total
+
+
+def shard_name(split: str, index: int = 0, count: int = 1) -> str:
+    """``train-00000-of-00001.arrow``: the name the Hub reads a split from without any YAML."""
+    return f"{split}-{index:05d}-of-{count:05d}.arrow"
+
+
+def process_all(rows: list[ManifestRow], sources: list[Path], options: AlignOptions,
+                progress: Callable[[RecordingResult], None] | None = None) -> list[RecordingResult]:
+    """Align every row once (the builder reuses these results from the cache)."""
+    results = []
+    for row in rows:
+        result = process_row(row, sources, options)
+        results.append(result)
+        if progress:
+            progress(result)
+    return results
+
+
+def build_config(config: str, raw: Path, sources: list[Path], options: AlignOptions, work: Path,
+                 out: Path, num_proc: int | None = None) -> dict[str, dict[str, int]]:
+    """Run the ``datasets`` builder for one config and move its shards to ``data/<config>/``."""
+    import datasets
+
+    from piano_metronome.outputs.builder import PianoMetronome
+
+    builder = PianoMetronome(config_name=config, data_dir=str(raw), cache_dir=str(work / "cache"),
+                             sources=tuple(str(s) for s in sources), align_options=options,
+                             dataset_name="piano_metronome")
+    prepared = work / "prepared" / config
+    builder.download_and_prepare(output_dir=str(prepared), file_format="arrow", num_proc=num_proc,
+                                 download_mode=datasets.DownloadMode.FORCE_REDOWNLOAD)
+    target = out / "data" / config
+    target.mkdir(parents=True, exist_ok=True)
+    splits = {}
+    for name, split in builder.info.splits.items():
+        shards = sorted(prepared.glob(f"piano_metronome-{name}*.arrow"))
+        for index, shard in enumerate(shards):
+            shutil.move(str(shard), target / shard_name(name, index, len(shards)))
+        splits[name] = {"num_examples": int(split.num_examples), "num_bytes": int(split.num_bytes),
+                        "shards": len(shards)}
+    return splits
+
+
+def write_recordings(results: list[RecordingResult], out: Path) -> int:
+    """The per-recording alignment reports as an Arrow table users can load (config ``recordings``)."""
+    from piano_metronome.outputs.tables import recording_row, recordings_table
+
+    rows = [recording_row(r.report, r.row.file_name, r.row.sha256) for r in results]
+    table = recordings_table(sorted(rows, key=lambda r: r["recording_id"]))
+    target = out / "data" / RECORDINGS_CONFIG
+    target.mkdir(parents=True, exist_ok=True)
+    with pa.OSFile(str(target / shard_name(RECORDINGS_SPLIT)), "wb") as sink, pa.ipc.new_stream(
+            sink, table.schema) as writer:
+        writer.write_table(table)
+    return table.num_rows
+
+
+def write_checksums(out: Path) -> None:
+    """sha256 of every file in the folder (sorted paths), in ``sha256sum -c`` format."""
+    lines = []
+    for path in sorted(p for p in out.rglob("*") if p.is_file() and p.name != CHECKSUM_FILE):
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        lines.append(f"{digest}  {path.relative_to(out).as_posix()}\n")
+    (out / CHECKSUM_FILE).write_text("".join(lines), encoding="utf-8")
+
+
+def write_build_report(summary: BuildSummary, options: AlignOptions, out: Path) -> None:
+    """Machine-readable summary: configs, splits, rejections, drops, options (no timestamps)."""
+    report = {
+        "configs": summary.configs,
+        "recordings": len(summary.results),
+        "rejected": {r.row.recording_id: r.report.reason for r in summary.rejected},
+        "dropped_notes": dict(sorted(summary.dropped().items())),
+        "align_options": {k: v for k, v in vars(options).items()},
+    }
+    (out / BUILD_REPORT).write_text(json.dumps(report, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths with Linux ``renameat2(RENAME_EXCHANGE)``; False if unsupported."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    result = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    return result == 0
+
+
+def swap_in(new: Path, out: Path) -> None:
+    """Put the finished folder ``new`` at ``out``; the old one is removed only after the swap."""
+    if not out.exists():
+        os.replace(new, out)
+        return
+    if _exchange(new, out):
+        shutil.rmtree(new)
+        return
+    old = out.with_name(out.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    os.replace(out, old)
+    os.replace(new, out)
+    shutil.rmtree(old)
+
+
+def staging_dir(out: Path) -> Path:
+    """A fresh temporary folder beside ``out`` (same file system, so the swap is a rename)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
+    staging.chmod(0o755)  # mkdtemp makes it private; a dataset folder is meant to be shared
+    return staging
+
+
+def plan_sources(raw: Path, corpus: Path | None) -> list[Path]:
+    """Where recordings are looked for, in order: the raw folder, --corpus, $PIANO_METRONOME_CORPUS."""
+    from piano_metronome.paths import corpus_dir
+
+    sources = [raw]
+    for extra in (corpus, corpus_dir()):
+        if extra is not None and extra not in sources:
+            sources.append(extra)
+    return sources
+
+
+def corpus_available(raw: Path, sources: list[Path]) -> bool:
+    """Whether the corpus manifest exists and at least one of its files can be found."""
+    from piano_metronome.outputs.builder import config_rows
+    from piano_metronome.processing.pipeline import find_file
+
+    try:
+        rows = config_rows(raw, ("d1", "d2"))
+    except (OSError, ValueError):
+        return False
+    return any(find_file(r, sources) is not None for r in rows[:5])
+
+
+def run_build(raw: Path | None, out: Path, configs: list[str] | None, corpus: Path | None, options: AlignOptions,
+              num_proc: int | None, console) -> BuildSummary:
+    """The whole build, with a progress bar and a summary table; see the ``build`` command."""
+    import typer
+
+    from piano_metronome.outputs.builder import CONFIG_SUBSETS, config_rows
+    from piano_metronome.paths import raw_dir
+
+    raw = raw_dir(raw)
+    sources = plan_sources(raw, corpus)
+    if configs is None:
+        configs = ["d1", "d2", "all", "demo"] if corpus_available(raw, sources) else ["demo"]
+        if configs == ["demo"]:
+            console.print("[yellow]corpus not found[/]: building the synthetic [bold]demo[/] config only. "
+                          "Get the real recordings with `piano-metronome fetch` (or `fetch --from DIR`).")
+    unknown = [c for c in configs if c not in CONFIG_SUBSETS]
+    if unknown:
+        typer.echo(f"error: unknown config(s) {unknown}; choose from {list(CONFIG_SUBSETS)}", err=True)
+        raise typer.Exit(2)
+    subsets = tuple(dict.fromkeys(s for c in configs for s in CONFIG_SUBSETS[c]))
+    rows = _rows_for(raw, subsets, config_rows)
+    results = _align_with_progress(rows, sources, options, console)
+    summary = _write_folder(raw, out, configs, sources, options, num_proc, results)
+    print_summary(summary, console)
+    return summary
+
+
+def _rows_for(raw: Path, subsets: tuple[str, ...], config_rows) -> list[ManifestRow]:
+    """Manifest rows for the subsets: the corpus manifest for d1/d2, the demo's own for demo."""
+    import typer
+
+    from piano_metronome.inputs.midi import RecordingError
+
+    rows: list[ManifestRow] = []
+    try:
+        corpus = tuple(s for s in subsets if s != "demo")
+        if corpus:
+            rows += config_rows(raw, corpus)
+        if "demo" in subsets:
+            rows += config_rows(raw, ("demo",))
+    except (OSError, RecordingError) as exc:
+        typer.echo(f"error: cannot read the manifest: {exc}", err=True)
+        raise typer.Exit(2) from None
+    return rows
+
+
+def _align_with_progress(rows: list[ManifestRow], sources: list[Path], options: AlignOptions,
+                         console) -> list[RecordingResult]:
+    """Align every recording with a progress bar; rejections are printed as they happen."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("aligning"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task("align", total=len(rows))
+
+        def advance(result: RecordingResult) -> None:
+            if not result.ok:
+                console.print(f"[red]rejected[/] {result.report.path}: {result.report.reason}")
+            bar.advance(task)
+
+        return process_all(rows, sources, options, advance)
+
+
+def _write_folder(raw: Path, out: Path, configs: list[str], sources: list[Path], options: AlignOptions,
+                  num_proc: int | None, results: list[RecordingResult]) -> BuildSummary:
+    """Write everything into a staging folder, then swap it in (atomic)."""
+    import datasets
+
+    from piano_metronome.outputs.builder import CONFIG_SUBSETS
+    from piano_metronome.outputs.card import write_card
+    from piano_metronome.outputs.stats import split_stats, stats_markdown
+
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_error()
+    staging = staging_dir(out)
+    try:
+        summary = BuildSummary(out=out, results=results)
+        work = staging / ".work"
+        for config in configs:
+            summary.configs[config] = build_config(config, raw, sources, options, work, staging, num_proc)
+        shutil.rmtree(work)
+        write_recordings(results, staging)
+        rows = [split_stats(c, CONFIG_SUBSETS[c], split, results) for c in configs for split in summary.configs[c]]
+        write_card(staging, summary.configs, len(results), stats_markdown(rows, results))
+        write_build_report(summary, options, staging)
+        write_checksums(staging)
+        swap_in(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return summary
+
+
+def print_summary(summary: BuildSummary, console) -> None:
+    """The table a person reads at the end of a build."""
+    from rich.table import Table
+
+    from piano_metronome.outputs.builder import CONFIG_SUBSETS
+    from piano_metronome.outputs.stats import split_stats
+
+    table = Table(title=f"built {summary.out}")
+    for name in ("config", "split", "recordings", "windows", "notes", "hours", "dropped", "warnings"):
+        table.add_column(name, justify="left" if name in ("config", "split", "dropped") else "right")
+    for config, splits in summary.configs.items():
+        for split in splits:
+            s = split_stats(config, CONFIG_SUBSETS[config], split, summary.results)
+            dropped = ", ".join(f"{k} {v}" for k, v in s.dropped.items()) or "–"
+            table.add_row(config, split, str(s.recordings), f"{s.windows:,}", f"{s.notes:,}", f"{s.hours:.2f}",
+                          dropped, str(s.warnings))
+    console.print(table)
+    if summary.rejected:
+        console.print(f"[red]{len(summary.rejected)} recording(s) rejected[/] (see build_report.json):")
+        for result in summary.rejected:
+            console.print(f"  {result.report.path}: {result.report.reason}")

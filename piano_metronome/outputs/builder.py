@@ -1,0 +1,93 @@
+"""The ``datasets`` builder: configs ``d1``, ``d2``, ``all`` and ``demo``; splits from the manifest.
+
+``datasets`` writes the shards itself (Arrow stream files with the features embedded). The
+builder reads recordings through :func:`piano_metronome.processing.pipeline.process_row`, so
+a recording the build command already aligned is not aligned again for ``all``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import datasets
+
+from piano_metronome.inputs.manifest import SPLITS, ManifestRow, read_manifest
+from piano_metronome.outputs.schema import features
+from piano_metronome.outputs.tables import windows_table
+from piano_metronome.paths import DEMO_SUBSET, MANIFEST_NAME
+from piano_metronome.processing.align import AlignOptions
+from piano_metronome.processing.pipeline import process_row
+
+DESCRIPTION = (
+    "Piano performances recorded to a metronome, aligned to their click grid: per 64-step window, the hits "
+    "(H), timing offsets (O) and velocities (V) of every note, with key, tempo and sustain pedal."
+)
+HOMEPAGE = "https://github.com/aleathwick/781-piano-autoencoder"
+CITATION = """@misc{leathwick2020piano,
+  author = {Leathwick, Alex},
+  title = {781-piano-autoencoder: expressive piano performance with autoencoders},
+  year = {2020},
+  howpublished = {\\url{https://github.com/aleathwick/781-piano-autoencoder}}
+}
+@inproceedings{gillick2019groove,
+  author = {Gillick, Jon and Roberts, Adam and Engel, Jesse and Eck, Douglas and Bamman, David},
+  title = {Learning to Groove with Inverse Sequence Transformations},
+  booktitle = {International Conference on Machine Learning (ICML)},
+  year = {2019}
+}"""
+
+CONFIG_SUBSETS = {"d1": ("d1",), "d2": ("d2",), "all": ("d1", "d2"), "demo": (DEMO_SUBSET,)}
+
+
+class PianoMetronomeConfig(datasets.BuilderConfig):
+    """A config: which subsets it holds, where the raw files are, and the alignment options."""
+
+    def __init__(self, *args, subsets: tuple[str, ...] = ("d1",), sources: tuple[str, ...] = (),
+                 align_options: AlignOptions | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.subsets = subsets
+        self.sources = sources
+        self.align_options = align_options or AlignOptions()
+
+
+def manifest_path(raw: Path, subsets: tuple[str, ...]) -> Path:
+    """The demo takes keep their own manifest in ``raw_midi/demo/``; the corpus uses ``raw_midi/``."""
+    return raw / DEMO_SUBSET / MANIFEST_NAME if subsets == (DEMO_SUBSET,) else raw / MANIFEST_NAME
+
+
+def config_rows(raw: Path, subsets: tuple[str, ...]) -> list[ManifestRow]:
+    """The manifest rows of a config, sorted by recording id (the order of windows in shards)."""
+    rows = read_manifest(manifest_path(raw, subsets))
+    return sorted((r for r in rows if r.subset in subsets), key=lambda r: r.recording_id)
+
+
+class PianoMetronome(datasets.ArrowBasedBuilder):
+    """Builds the windows of one config from the raw recordings named by the manifest."""
+
+    BUILDER_CONFIG_CLASS = PianoMetronomeConfig
+    BUILDER_CONFIGS = [
+        PianoMetronomeConfig(name=name, subsets=subsets, description=f"Subsets {', '.join(subsets)}.")
+        for name, subsets in CONFIG_SUBSETS.items()
+    ]
+    DEFAULT_CONFIG_NAME = "all"
+
+    def _info(self) -> datasets.DatasetInfo:
+        return datasets.DatasetInfo(description=DESCRIPTION, features=features(), homepage=HOMEPAGE,
+                                    citation=CITATION)
+
+    def _split_generators(self, dl_manager) -> list[datasets.SplitGenerator]:
+        raw = Path(self.config.data_dir or "raw_midi")
+        sources = [Path(s) for s in self.config.sources] or [raw]
+        rows = config_rows(raw, self.config.subsets)
+        return [
+            datasets.SplitGenerator(name=split, gen_kwargs={"rows": [r for r in rows if r.split == split],
+                                                            "sources": sources})
+            for split in SPLITS
+            if any(r.split == split for r in rows)
+        ]
+
+    def _generate_tables(self, rows: list[ManifestRow], sources: list[Path]):
+        for row in rows:
+            result = process_row(row, sources, self.config.align_options)
+            if result.ok and result.report.windows:
+                yield row.recording_id, windows_table(result.aligned, self.config.align_options)

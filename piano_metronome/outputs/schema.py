@@ -1,0 +1,123 @@
+"""The dataset's schema, declared once: every column with its type, unit and meaning.
+
+Everything else derives from these tables: the ``datasets`` Features (and so the Arrow
+schema embedded in every shard), the YAML of the card, the field table in DATASET_CARD.md,
+and the invariants that ``validate`` checks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from piano_metronome.processing.keys import KEY_NAMES
+
+SUBSETS = ("d1", "d2")
+CONFIGS = ("d1", "d2", "all", "demo")
+RECORDINGS_CONFIG = "recordings"
+RECORDINGS_SPLIT = "recordings"
+NUM_KEYS = 88
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: name, type (``int8``, ``string``, ``list<float32>``, ``key`` = 24-way ClassLabel), doc."""
+
+    name: str
+    dtype: str
+    doc: str
+
+
+WINDOW_COLUMNS: tuple[Column, ...] = (
+    Column("window_id", "string", "Stable id `<recording_id>/<window_index:03d>`, e.g. `d1/aa/003`."),
+    Column("recording_id", "string", "Recording id `<subset>/<id>`, e.g. `d1/aa`."),
+    Column("subset", "string", "`d1` (improvisations, 16th grid), `d2` (chord melody + Alberti bass, 8th grid) "
+           "or `demo` (synthetic)."),
+    Column("split", "string", "`train`, `validation` (the corpus author's 20 held-out recordings) or `test`."),
+    Column("window_index", "int32", "Index of the window in its recording (0-based, in time order)."),
+    Column("start_step", "int32", "First step of the window, counted in sub-beats from the recording's first bar "
+           "line."),
+    Column("start_time_s", "float64", "Click time of the window's first step, in seconds from the file start."),
+    Column("num_steps", "int16", "Steps per window (64 by default)."),
+    Column("valid_steps", "int16", "Steps of the window inside the recording (< num_steps only for the last window)."),
+    Column("steps_per_beat", "int8", "Sub-beats per beat: 4 (16ths) for d1, 2 (8ths) for d2."),
+    Column("beats_per_bar", "int8", "Beats per bar (4: every recording is in 4/4)."),
+    Column("bpm", "float32", "Tempo of the grid over this window, in beats per minute."),
+    Column("tempo_norm", "float32", "`bpm / 100 − 1`, the original data's tempo normalisation."),
+    Column("latency_ms", "float32", "The player's constant lag behind the click in ms (negative = early); already "
+           "removed from offsets."),
+    Column("key_label", "key", "Key from the file name (24 keys; labels typed by hand)."),
+    Column("key_signature", "int8", "12-class key signature of the label, relative major/minor merged "
+           "(C ≡ Am = 0, Db ≡ Bbm = 1, …)."),
+    Column("key_estimated", "key", "Key estimated from the recording's notes (Krumhansl–Schmuckler)."),
+    Column("key_confidence", "float32", "Confidence of `key_estimated` in [0, 1]."),
+    Column("note_step", "list<int8>", "Per hit: step in the window (0…num_steps−1); hits sorted by (step, key)."),
+    Column("note_key", "list<int8>", "Per hit: piano key 0…87 (MIDI pitch − 21)."),
+    Column("note_offset", "list<float32>", "Per hit: timing offset from its step in steps, in [−0.5, 0.5); "
+           "positive = late (GrooVAE: positive = early)."),
+    Column("note_velocity", "list<uint8>", "Per hit: MIDI velocity 1…127 (V = velocity / 127)."),
+    Column("note_duration", "list<float32>", "Per hit: how long the key is held, in steps (sustain pedal not "
+           "applied; see `pedal`)."),
+    Column("pedal", "list<uint8>", "Sustain pedal (CC64 value 0…127) at each step of the window."),
+)
+
+RECORDING_COLUMNS: tuple[Column, ...] = (
+    Column("recording_id", "string", "Recording id `<subset>/<id>`."),
+    Column("subset", "string", "Subset of the recording."),
+    Column("split", "string", "Split of the recording (all its windows are in it)."),
+    Column("file_name", "string", "File name of the raw recording (its labels are in it)."),
+    Column("sha256", "string", "sha256 of the raw recording."),
+    Column("status", "string", "`ok`, or `rejected` with `reason`."),
+    Column("reason", "string", "Why the recording was rejected (empty when ok)."),
+    Column("grid_source", "string", "Grid used: `tempo_map`, `label_bpm`, `click_track`, `beat_sidecar` "
+           "(`+fit` when the fitted period replaced it)."),
+    Column("candidates_json", "string", "Every grid candidate with its BPM and score (JSON)."),
+    Column("bpm_labelled", "float32", "BPM in the file name (NaN if none)."),
+    Column("bpm_tempo_map", "float32", "Median BPM of the MIDI tempo map."),
+    Column("bpm_fitted", "float32", "BPM fitted from the notes."),
+    Column("bpm_used", "float32", "BPM of the grid the notes were quantized to."),
+    Column("drift_ms", "float32", "How far the fitted grid drifts from the chosen grid over the take, in ms."),
+    Column("grid_shift_steps", "int8", "Sub-beats the bar line was moved by (0 = grid as given)."),
+    Column("steps_per_beat", "int8", "Sub-beats per beat."),
+    Column("latency_ms", "float32", "Constant lag behind the click in ms (negative = early)."),
+    Column("fit_concentration", "float32", "Onset concentration on the sub-beat grid (0 = none, 1 = exact)."),
+    Column("timing_sd_ms", "float32", "Robust SD of the timing offsets, in ms."),
+    Column("mean_abs_offset", "float32", "Mean |offset| in steps."),
+    Column("share_beyond_035", "float32", "Share of notes with |offset| > 0.35 step (ambiguous rounding)."),
+    Column("duration_s", "float32", "Length of the recording in seconds."),
+    Column("notes_input", "int32", "Notes in the file."),
+    Column("notes_placed", "int32", "Notes placed in windows."),
+    Column("notes_dropped", "int32", "Notes dropped (input = placed + dropped)."),
+    Column("dropped_json", "string", "Dropped notes by reason (JSON)."),
+    Column("windows", "int32", "Windows written."),
+    Column("windows_empty", "int32", "Windows skipped because they hold no note."),
+    Column("key_label", "string", "Key from the file name."),
+    Column("key_estimated", "string", "Key estimated from the notes."),
+    Column("key_confidence", "float32", "Confidence of the estimate."),
+    Column("conflicts", "list<string>", "Disagreements between grid sources, with numbers."),
+    Column("warnings", "list<string>", "Everything else worth knowing about this recording."),
+)
+
+
+def _feature(dtype: str):
+    """A ``datasets`` feature for a column type string."""
+    import datasets
+
+    if dtype == "key":
+        return datasets.ClassLabel(names=list(KEY_NAMES))
+    if dtype.startswith("list<"):
+        inner = datasets.Value(dtype[5:-1])
+        list_type = getattr(datasets, "List", None)  # datasets ≥ 4; Sequence on 3.x
+        return list_type(inner) if list_type is not None else datasets.Sequence(inner)
+    return datasets.Value(dtype)
+
+
+def features(columns: tuple[Column, ...] = WINDOW_COLUMNS):
+    """The ``datasets.Features`` of a table (windows by default)."""
+    import datasets
+
+    return datasets.Features({c.name: _feature(c.dtype) for c in columns})
+
+
+def arrow_schema(columns: tuple[Column, ...] = WINDOW_COLUMNS):
+    """The Arrow schema with the features embedded, so any reader gets ClassLabels back."""
+    return features(columns).arrow_schema
