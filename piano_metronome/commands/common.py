@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
 OPTION_RAW = typer.Option(None, "--raw", help="Raw folder with manifest.csv, demo/ and fetched recordings "

@@ -29,11 +29,12 @@ from pathlib import Path
 
 import numpy as np
 
+from piano_metronome.paths import DEMO_SUBSET as SUBSET
+
 GENERATOR = "piano_metronome.inputs.demo"
 TICKS_PER_BEAT = 960
 BEATS_PER_BAR = 4
 TRACK_NAME = "Synthetic pianist (demo)"
-SUBSET = "demo"
 TRUTH_SUFFIX = ".truth.json"
 SUSTAIN_CC = 64
 
@@ -73,7 +74,13 @@ ROLE_VELOCITY = (74, 56, 64, 50)
 
 @dataclass(frozen=True)
 class TakeSpec:
-    """What one demo take is: its labels, its true tempo and grid, and its planned features."""
+    """What one demo take is: its labels, its true tempo and grid, and its planned features.
+
+    ``labelled_*`` are what the file name claims (they may be wrong on purpose); ``tonic`` and
+    ``minor`` the key the music is really in; ``tempo_qpm`` the click the player follows (the
+    tempo map); ``style`` "d1" (free textures) or "d2" (chord melody over Alberti bass);
+    ``latency_ms`` is snapped to whole ticks; ``jitter_ms`` is the per-chord timing SD.
+    """
 
     take_id: str
     labelled_bpm: str
@@ -115,10 +122,20 @@ class TakeSpec:
 
 #: The takes: two of each grid, one with a wrong BPM label, one with a grid shifted by a sub-beat.
 TAKES: tuple[TakeSpec, ...] = (
-    TakeSpec("da", "100", "C", 0, False, 100.0, 4, "d1", 16, -12.5, 0, 18.0, 4, 2, "train", 20240601),
-    TakeSpec("db", "84", "Am", 9, True, 84.0, 2, "d2", 16, -13.4, 0, 16.0, 3, 2, "train", 20240602),
-    TakeSpec("dc", "95", "F", 5, False, 100.0, 2, "d2", 16, -20.0, 0, 17.0, 3, 3, "validation", 20240603),
-    TakeSpec("dd", "90", "G", 7, False, 90.0, 4, "d1", 16, -8.0, 1, 20.0, 5, 2, "test", 20240604),
+    TakeSpec(take_id="da", labelled_bpm="100", labelled_key="C", tonic=0, minor=False, tempo_qpm=100.0,
+             steps_per_beat=4, style="d1", bars=16, latency_ms=-12.5, grid_shift_steps=0, jitter_ms=18.0,
+             n_ambiguous=4, n_collisions=2, split="train", seed=20240601),
+    TakeSpec(take_id="db", labelled_bpm="84", labelled_key="Am", tonic=9, minor=True, tempo_qpm=84.0,
+             steps_per_beat=2, style="d2", bars=16, latency_ms=-13.4, grid_shift_steps=0, jitter_ms=16.0,
+             n_ambiguous=3, n_collisions=2, split="train", seed=20240602),
+    # The file name says 95, the tempo map (and the click the player followed) says 100.
+    TakeSpec(take_id="dc", labelled_bpm="95", labelled_key="F", tonic=5, minor=False, tempo_qpm=100.0,
+             steps_per_beat=2, style="d2", bars=16, latency_ms=-20.0, grid_shift_steps=0, jitter_ms=20.0,
+             n_ambiguous=3, n_collisions=3, split="validation", seed=20240603),
+    # The export starts one 16th early: the player's bar lines sit one sub-beat after the map's.
+    TakeSpec(take_id="dd", labelled_bpm="90", labelled_key="G", tonic=7, minor=False, tempo_qpm=90.0,
+             steps_per_beat=4, style="d1", bars=16, latency_ms=-8.0, grid_shift_steps=1, jitter_ms=17.0,
+             n_ambiguous=5, n_collisions=2, split="test", seed=20240604),
 )
 
 
@@ -218,8 +235,8 @@ def _d1_bar(spec: TakeSpec, bar: int, line: _Line, rng: np.random.Generator) -> 
     if texture == 0:  # bass on 1 and 3, chords on 1 and 3, melody in 8ths with a 16th pickup
         notes += [(s0, bass, 8, ROLE_BASS), (s0 + 8, bass + 7, 8, ROLE_BASS)]
         notes += [(s0 + s, p, 8, ROLE_CHORD) for s in (0, 8) for p in voicing]
-        melody = [s for s in range(0, 16, 2) if s % 4 == 0 or rng.random() < 0.6]
-        if rng.random() < 0.5:
+        melody = [s for s in range(0, 16, 2) if s % 4 == 0 or rng.random() < 0.75]
+        if rng.random() < 0.6:
             melody, repeats = sorted({*melody, 2, 3}), {3}  # the same key on consecutive 16ths
     elif texture == 1:  # walking quarter-note bass, chord stabs on 2 and 4, syncopated melody
         walk = (bass, bass + 4 if 4 in _intervals(pcs) else bass + 3, bass + 7, bass + 5)
@@ -229,7 +246,7 @@ def _d1_bar(spec: TakeSpec, bar: int, line: _Line, rng: np.random.Generator) -> 
     else:  # held bass, a 16th run up to a chord on beat 3
         notes += [(s0, bass, 16, ROLE_BASS)]
         notes += [(s0 + 8, p, 8, ROLE_CHORD) for p in voicing]
-        melody = [0, 1, 2, 3, 4, 6, 8, 12]
+        melody, repeats = [0, 1, 2, 3, 4, 6, 8, 12], {1}  # the run starts with a restruck key
     return notes + _melody(spec, line, s0, melody, (pcs, scale), repeats)
 
 
@@ -429,17 +446,25 @@ def _end_ticks(notes: dict[str, np.ndarray], ticks: np.ndarray, spec: TakeSpec,
     return ends
 
 
+def metrical_accent(steps: np.ndarray, steps_per_beat: int) -> np.ndarray:
+    """Velocity added by metrical position in a 4/4 bar: the hierarchy a player leans on.
+
+    Downbeat +14, beat 3 +7, beats 2 and 4 +3, 8th off-beats -4, 16th off-beats -9.
+    """
+    pos = np.asarray(steps) % (BEATS_PER_BAR * steps_per_beat)
+    accent = np.where(pos % steps_per_beat != 0, -4.0, 3.0)
+    accent[pos == 0], accent[pos == 2 * steps_per_beat] = 14.0, 7.0
+    if steps_per_beat >= 4:
+        accent[pos % (steps_per_beat // 2) != 0] = -9.0
+    return accent
+
+
 def _velocities(notes: dict[str, np.ndarray], spec: TakeSpec, rng: np.random.Generator) -> np.ndarray:
     """Role level + metrical accent (downbeats loud, off-beats soft) + a phrase arch + noise."""
-    pos = notes["step"] % spec.bar_steps
-    beat = spec.steps_per_beat
-    accent = np.where(pos % beat != 0, -4.0, 3.0)
-    accent[pos == 0], accent[pos == 2 * beat] = 14.0, 7.0
-    if beat >= 4:
-        accent[pos % 2 == 1] = -9.0  # 16th off-beats, the softest
+    accent = metrical_accent(notes["step"], spec.steps_per_beat)
     phrase = 6.0 * np.sin(np.pi * ((notes["step"] / spec.bar_steps) % 4) / 4)
     level = np.array(ROLE_VELOCITY, np.float64)[notes["role"]] - 10.0 * notes["early"]
-    raw = level + accent + phrase + rng.normal(0.0, 5.0, len(pos))
+    raw = level + accent + phrase + rng.normal(0.0, 5.0, len(accent))
     return np.clip(np.rint(raw), 20, 120).astype(np.int64)
 
 

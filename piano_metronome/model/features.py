@@ -213,7 +213,8 @@ def _note_features(w: Windows, idx, notes, batch_index, key, key_sig, steps, max
     step = w.note_step[notes]
     pitch_class = (key + MIDI_LOW) % 12
     abs_step = w.start_step[idx][batch_index] + step
-    sub, beat = metrical_position(abs_step, w.steps_per_beat[idx][batch_index], w.beats_per_bar[idx][batch_index])
+    spb, bpb = w.steps_per_beat[idx][batch_index], w.beats_per_bar[idx][batch_index]
+    sub, beat = metrical_position(abs_step, spb, bpb)
     group = batch_index * steps + step
     reach = w.steps_per_beat[idx]
     return np.concatenate([

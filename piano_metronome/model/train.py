@@ -85,7 +85,8 @@ class History:
     seconds: float = 0.0
 
 
-def _train_epoch(model, opt, w: Windows, tcfg: TrainConfig, rng, progress: bool, epoch: int) -> dict[str, float]:
+def _train_epoch(model, opt, w: Windows, tcfg: TrainConfig, rng, progress: bool,
+                 epoch: int) -> dict[str, float]:
     """One pass over the training windows; returns the mean of each loss term."""
     from tqdm.auto import tqdm
 
@@ -103,8 +104,8 @@ def _train_epoch(model, opt, w: Windows, tcfg: TrainConfig, rng, progress: bool,
         torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg.grad_clip)
         opt.step()
         for k, v in losses.items():
-            sums[k] = sums.get(k, 0.0) + float(v)
-        bar.set_postfix(loss=f"{float(losses['loss']):.4f}")
+            sums[k] = sums.get(k, 0.0) + float(v.detach())
+        bar.set_postfix(loss=f"{float(losses['loss'].detach()):.4f}")
     return {k: v / max(n_batches, 1) for k, v in sums.items()}
 
 
@@ -122,15 +123,17 @@ def train(mcfg: ModelConfig, tcfg: TrainConfig, train_w: Windows, val_w: Windows
         tr = _train_epoch(model, opt, train_w, tcfg, rng, progress, epoch)
         va = validation_loss(model, val_w)
         sched.step(va["loss"])
-        row = {"epoch": epoch, **{f"train_{k}": v for k, v in tr.items()}, **{f"val_{k}": v for k, v in va.items()},
+        row = {"epoch": epoch, **{f"train_{k}": v for k, v in tr.items()},
+               **{f"val_{k}": v for k, v in va.items()},
                "lr": opt.param_groups[0]["lr"], "seconds": time.monotonic() - t0}
         hist.epochs.append(row)
         better = va["loss"] < hist.best_loss
         if better:
             hist.best_loss, hist.best_epoch = va["loss"], epoch
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        log(f"epoch {epoch:3d}  train loss {tr['loss']:.5f} (vel {tr['velocity_mse']:.5f}, off {tr['offset_mse']:.5f}, "
-            f"kl {tr['kl']:.1f})  val vel MSE {va['velocity_mse']:.5f}  val off MSE {va['offset_mse']:.5f}  "
+        log(f"epoch {epoch:3d}  train loss {tr['loss']:.5f} (vel {tr['velocity_mse']:.5f}, "
+            f"off {tr['offset_mse']:.5f}, kl {tr['kl']:.1f})  "
+            f"val vel MSE {va['velocity_mse']:.5f}  val off MSE {va['offset_mse']:.5f}  "
             f"lr {row['lr']:.1e}  {row['seconds']:.0f}s{'  *best' if better else ''}")
         elapsed = (time.monotonic() - start) / 60
         if epoch - hist.best_epoch >= tcfg.patience:

@@ -22,7 +22,6 @@ import math
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from .config import ModelConfig
 from .features import note_feature_dim, step_feature_dim
@@ -82,7 +81,7 @@ class HumanizerVAE(nn.Module):
         return torch.sigmoid(out[:, 0]), 0.5 * torch.tanh(out[:, 1])
 
     def forward(self, batch: dict, z_mode: str = "sample") -> dict[str, torch.Tensor]:
-        """Run the VAE; ``z_mode`` is ``sample`` (training), ``posterior`` (mean of q) or ``prior`` (z = 0)."""
+        """Run the VAE; ``z_mode``: ``sample`` (training), ``posterior`` (mean of q) or ``prior`` (z = 0)."""
         b = batch["step_features"].shape[0]
         if z_mode == "prior":
             z = torch.zeros(b, self.cfg.latent)
@@ -95,8 +94,8 @@ class HumanizerVAE(nn.Module):
 
     def loss(self, batch: dict, out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """MSE of velocity and offset over the played notes, plus beta · max(KL − free bits, 0)."""
-        v_mse = F.mse_loss(out["velocity"], batch["velocity"])
-        o_mse = F.mse_loss(out["offset"], batch["offset"])
+        v_mse = nn.functional.mse_loss(out["velocity"], batch["velocity"])
+        o_mse = nn.functional.mse_loss(out["offset"], batch["offset"])
         kl = 0.5 * (out["mu"].pow(2) + out["logvar"].exp() - 1.0 - out["logvar"]).sum(-1).mean()
         free_nats = self.cfg.free_bits * math.log(2.0)
         total = v_mse + self.cfg.offset_weight * o_mse + self.cfg.beta * torch.clamp(kl - free_nats, min=0.0)

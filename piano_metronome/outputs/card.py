@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from piano_metronome.outputs.schema import RECORDING_COLUMNS, RECORDINGS_CONFIG, RECORDINGS_SPLIT, WINDOW_COLUMNS
+from piano_metronome.outputs.schema import (
+    RECORDING_COLUMNS,
+    RECORDINGS_CONFIG,
+    RECORDINGS_SPLIT,
+    WINDOW_COLUMNS,
+)
 from piano_metronome.paths import PROJECT_ROOT
 
 CARD_TEMPLATE = PROJECT_ROOT / "DATASET_CARD.md"

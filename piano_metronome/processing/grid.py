@@ -157,3 +157,18 @@ def score_candidates(grids: list[Grid], onsets: np.ndarray, steps_per_beat: int)
         scored.append(Candidate(grid, grid.median_bpm(), score))
     order = sorted(range(len(scored)), key=lambda i: -scored[i].score)
     return [scored[i] for i in order]
+
+
+def refine_label(labelled_bpm: float, performance: Performance, steps_per_beat: int,
+                 search: float = 0.03, resolution: float = 2e-4) -> Candidate:
+    """The best constant grid within ±``search`` of a labelled BPM (a typed label may be rounded).
+
+    Used only when no grid fits as given: a label 0.4 % off drifts a whole 16th in 40 s.
+    One matrix of phases, (trial tempi × onsets), scored at once.
+    """
+    factors = 1.0 + np.arange(-search, search + resolution / 2, resolution)
+    phases = 2 * np.pi * np.outer(factors * labelled_bpm / 60.0 * steps_per_beat, performance.onsets)
+    scores = np.hypot(np.cos(phases).mean(axis=1), np.sin(phases).mean(axis=1))
+    best = float(labelled_bpm * factors[int(np.argmax(scores))])
+    grid = constant_grid(best, "label_bpm", performance.beats_per_bar)
+    return Candidate(grid, best, float(scores.max()))

@@ -12,7 +12,13 @@ from pathlib import Path
 
 from piano_metronome.inputs.manifest import ManifestRow
 from piano_metronome.inputs.midi import RecordingError, parse_midi_bytes
-from piano_metronome.processing.align import AlignedPerformance, AlignmentReport, AlignOptions, RecordingInfo, align
+from piano_metronome.processing.align import (
+    AlignedPerformance,
+    AlignmentReport,
+    AlignOptions,
+    RecordingInfo,
+    align,
+)
 
 
 @dataclass(frozen=True)

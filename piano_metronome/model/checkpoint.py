@@ -1,0 +1,57 @@
+"""Checkpoints as a folder: ``model.safetensors`` (weights), ``config.json``, ``metrics.json``.
+
+No pickle anywhere: safetensors holds only named tensors and JSON holds only data, so a
+checkpoint from a stranger cannot run code when it is loaded.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .config import FEATURE_VERSION, ModelConfig, TrainConfig, to_json_dict
+
+WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+METRICS = "metrics.json"
+
+
+def save_checkpoint(folder: str | Path, model, tcfg: TrainConfig, data: dict[str, Any],
+                    metrics: dict[str, Any] | None = None) -> Path:
+    """Write weights, config and (optionally) metrics into ``folder``; return the folder."""
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(folder / WEIGHTS), metadata={"format": "pt", "model": "HumanizerVAE"})
+    (folder / CONFIG).write_text(json.dumps(to_json_dict(model.cfg, tcfg, data), indent=2) + "\n")
+    if metrics is not None:
+        write_metrics(folder, metrics)
+    return folder
+
+
+def write_metrics(folder: str | Path, metrics: dict[str, Any]) -> None:
+    """Write ``metrics.json`` (evaluation tables, training history)."""
+    (Path(folder) / METRICS).write_text(json.dumps(metrics, indent=2) + "\n")
+
+
+def load_checkpoint(folder: str | Path):
+    """Return (model in eval mode, ModelConfig, TrainConfig, data description) from ``folder``."""
+    from safetensors.torch import load_file
+
+    from .vae import HumanizerVAE
+
+    folder = Path(folder)
+    if not (folder / WEIGHTS).is_file() or not (folder / CONFIG).is_file():
+        raise FileNotFoundError(f"{folder}: not a checkpoint (needs {WEIGHTS} and {CONFIG})")
+    raw = json.loads((folder / CONFIG).read_text())
+    mcfg = ModelConfig.from_dict(raw["model"])
+    if mcfg.feature_version != FEATURE_VERSION:
+        raise ValueError(f"{folder}: feature version {mcfg.feature_version}, "
+                         f"this code reads version {FEATURE_VERSION}")
+    model = HumanizerVAE(mcfg)
+    model.load_state_dict(load_file(str(folder / WEIGHTS)))
+    model.eval()
+    return model, mcfg, TrainConfig.from_dict(raw.get("train", {})), raw.get("data", {})

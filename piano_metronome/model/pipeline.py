@@ -1,0 +1,112 @@
+"""The end-to-end steps shared by ``baseline train``/``evaluate`` and the reproduction script.
+
+Load a split of a built dataset, train with early stopping, evaluate beside the trivial
+baselines, save the checkpoint. The commands only parse options and print.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import ModelConfig, TrainConfig
+from .evaluate import Row, evaluate_predictions, tables_to_json
+from .features import Windows, windows_from_table
+
+
+def load_table(data_dir: str | Path, config: str, split: str):
+    """One split of one config as a pyarrow Table: the Arrow shards directly, else ``load_dataset``.
+
+    Reading ``data/<config>/<split>-*.arrow`` avoids copying the dataset into the HF cache;
+    ``load_dataset`` is the fallback for any other layout the dataset card declares.
+    """
+    import pyarrow as pa
+
+    data_dir = Path(data_dir)
+    shards = sorted((data_dir / "data" / config).glob(f"{split}-*.arrow"))
+    if shards:
+        import datasets
+
+        return pa.concat_tables([datasets.Dataset.from_file(str(s)).with_format("arrow")[:] for s in shards])
+    import datasets
+
+    ds = datasets.load_dataset(str(data_dir), config, split=split)
+    return ds.with_format("arrow")[:]
+
+
+def load_windows(data_dir: str | Path, config: str, split: str) -> Windows:
+    """One split as :class:`Windows`; a clear error when it is empty or missing."""
+    try:
+        table = load_table(data_dir, config, split)
+    except (FileNotFoundError, ValueError) as exc:
+        raise FileNotFoundError(f"{data_dir}: no split {split!r} in config {config!r} ({exc})") from None
+    if table.num_rows == 0:
+        raise ValueError(f"{data_dir}: split {split!r} of config {config!r} has no windows")
+    return windows_from_table(table)
+
+
+def describe(w: Windows) -> dict[str, Any]:
+    """Counts and grids of a split, stored with the checkpoint so its provenance is readable."""
+    grids = {str(s): int(w.steps_per_beat[w.subset == s][0]) for s in sorted(set(w.subset.astype(str)))}
+    return {"windows": len(w), "notes": w.num_notes, "steps_per_beat": grids}
+
+
+def model_predictions(model, w: Windows, posterior: bool) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The honest prediction (z = 0), plus the labelled posterior reconstruction if asked."""
+    from .train import predict
+
+    preds = {"VAE, z = prior mean (honest)": predict(model, w, "prior")}
+    if posterior:
+        preds["VAE, z = posterior mean (sees target)"] = predict(model, w, "posterior")
+    return preds
+
+
+def fit(data_dir: str | Path, config: str, mcfg: ModelConfig, tcfg: TrainConfig, out: str | Path | None,
+        log: Callable[[str], None] = print, progress: bool = True) -> tuple[Any, dict[str, list[Row]], dict]:
+    """Train on ``train``, stop early on ``validation``, evaluate there, save to ``out`` if given."""
+    from .checkpoint import save_checkpoint
+    from .train import train
+
+    start = time.monotonic()
+    train_w = load_windows(data_dir, config, "train")
+    val_w = load_windows(data_dir, config, "validation")
+    log(f"data {data_dir} config {config}: train {len(train_w)} windows / {train_w.num_notes} notes, "
+        f"validation {len(val_w)} windows / {val_w.num_notes} notes")
+    model, hist = train(mcfg, tcfg, train_w, val_w, log=log, progress=progress)
+    tables = evaluate_predictions(train_w, val_w, model_predictions(model, val_w, posterior=True))
+    metrics = {"split": "validation", "tables": tables_to_json(tables), "best_epoch": hist.best_epoch,
+               "stop_reason": hist.stop_reason, "train_minutes": hist.seconds / 60,
+               "total_minutes": (time.monotonic() - start) / 60, "history": hist.epochs}
+    data = {"data_dir": str(data_dir), "config": config,
+            "train": describe(train_w), "validation": describe(val_w)}
+    if out is not None:
+        save_checkpoint(out, model, tcfg, data, metrics)
+    return model, tables, metrics
+
+
+def evaluate_checkpoint(data_dir: str | Path, checkpoint: str | Path, split: str = "validation",
+                        config: str | None = None, posterior: bool = False) -> dict[str, list[Row]]:
+    """Tables for a saved checkpoint on ``split`` (trivial baselines fitted on ``train``)."""
+    from .checkpoint import load_checkpoint
+
+    model, _, _, data = load_checkpoint(checkpoint)
+    config = config or data.get("config")
+    if not config:
+        raise ValueError(f"{checkpoint}: config.json names no dataset config; pass one")
+    train_w = load_windows(data_dir, config, "train")
+    eval_w = load_windows(data_dir, config, split)
+    return evaluate_predictions(train_w, eval_w, model_predictions(model, eval_w, posterior))
+
+
+def summary_line(tables: dict[str, list[Row]]) -> str:
+    """One line per subset: the honest model's velocity MSE and timing MAE, for logs."""
+    parts = []
+    for subset, rows in tables.items():
+        r = rows[0]
+        parts.append(f"{subset}: vel MSE {r.velocity_mse:.5f}, timing MAE {r.timing_mae_ms:.2f} ms")
+    return "; ".join(parts)
+

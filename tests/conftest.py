@@ -1,0 +1,40 @@
+"""Shared fixtures. Keep this file to fixtures several test modules need; nothing autouse."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from piano_metronome.paths import CORPUS_ENV
+
+#: Values of ``$CI`` that do not mean "running in CI".
+_NOT_CI = {"", "0", "false", "no", "off"}
+
+
+def in_ci() -> bool:
+    """True when ``$CI`` says we run in CI, where a skipped corpus test would hide a failure."""
+    return os.environ.get("CI", "").strip().lower() not in _NOT_CI
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    """The real recordings (``d1/``, ``d2/``) named by ``$PIANO_METRONOME_CORPUS``.
+
+    Unset: skip locally, so a fresh clone's tests pass offline — but fail in CI, where a skip
+    would silently drop every corpus check. Set to a folder that is not there: always fail,
+    since that is a mistake, not a choice.
+    """
+    value = os.environ.get(CORPUS_ENV, "")
+    if not value:
+        message = f"${CORPUS_ENV} is not set; point it at the corpus folder (e.g. ../shared/corpus)"
+        if in_ci():
+            pytest.fail(f"{message} — in CI (CI={os.environ['CI']}) corpus tests must run, not skip")
+        pytest.skip(message)
+    path = Path(value).resolve()
+    missing = [name for name in ("d1", "d2") if not (path / name).is_dir()]
+    if missing:
+        pytest.fail(f"${CORPUS_ENV}={value} has no {' or '.join(f'{m}/' for m in missing)} folder "
+                    f"(looked in {path})")
+    return path

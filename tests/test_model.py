@@ -1,0 +1,246 @@
+"""Smoke tests of the reference VAE: it learns, repeats itself, round-trips, evaluates, humanizes.
+
+Everything runs on a small synthetic table with the dataset's columns (built here, so these
+tests depend only on the data contract), with a tiny model: the whole module takes seconds.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("safetensors")
+
+import pyarrow as pa  # noqa: E402
+import typer  # noqa: E402
+from typer.testing import CliRunner  # noqa: E402
+
+from piano_metronome.model.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from piano_metronome.model.config import ModelConfig, TrainConfig  # noqa: E402
+from piano_metronome.model.evaluate import distinct_notes, evaluate_predictions  # noqa: E402
+from piano_metronome.model.features import make_batch, windows_from_table  # noqa: E402
+from piano_metronome.model.train import predict, train  # noqa: E402
+from piano_metronome.model.vae import HumanizerVAE  # noqa: E402
+
+TINY = {"roll_dim": 16, "enc_hidden": 16, "dec_hidden": 24, "dec_layers": 1, "latent": 4,
+        "key_embed": 4, "head_hidden": 32, "dropout": 0.0}
+SCHEMA = pa.schema([
+    ("window_id", pa.string()), ("recording_id", pa.string()), ("subset", pa.string()),
+    ("split", pa.string()),
+    ("window_index", pa.int32()), ("start_step", pa.int32()), ("start_time_s", pa.float64()),
+    ("num_steps", pa.int16()), ("valid_steps", pa.int16()), ("steps_per_beat", pa.int8()),
+    ("beats_per_bar", pa.int8()), ("bpm", pa.float32()), ("tempo_norm", pa.float32()),
+    ("latency_ms", pa.float32()), ("key_label", pa.int64()), ("key_signature", pa.int8()),
+    ("key_estimated", pa.int64()), ("key_confidence", pa.float32()),
+    ("note_step", pa.list_(pa.int8())), ("note_key", pa.list_(pa.int8())),
+    ("note_offset", pa.list_(pa.float32())), ("note_velocity", pa.list_(pa.uint8())),
+    ("note_duration", pa.list_(pa.float32())), ("pedal", pa.list_(pa.uint8())),
+])
+
+
+def _window_notes(rng: np.random.Generator, spb: int) -> dict[str, list]:
+    """A bass note and a 2–3 note chord on every beat, with a learnable rule for V and O.
+
+    Velocity: loud top note, louder on beat 1, soft inner notes. Offset: late off the beat.
+    """
+    steps, keys, vels, offs = [], [], [], []
+    for step in range(0, 64, spb):
+        root = int(rng.integers(20, 32))
+        chord = sorted({root, root + 12 + int(rng.integers(0, 5)), root + 19 + int(rng.integers(0, 5))})
+        for rank, key in enumerate(chord):
+            top = rank == len(chord) - 1
+            downbeat = step % (4 * spb) == 0
+            vel = 50 + 35 * top + 15 * downbeat + rng.normal(0, 3)
+            steps.append(step)
+            keys.append(key)
+            vels.append(int(np.clip(vel, 1, 127)))
+            offs.append(float(np.clip(0.15 * (not downbeat) + rng.normal(0, 0.03), -0.49, 0.49)))
+    return {"note_step": steps, "note_key": keys, "note_velocity": vels, "note_offset": offs,
+            "note_duration": [float(spb)] * len(steps)}
+
+
+def fake_table(n_windows: int, split: str, seed: int, subset: str = "demo", spb: int = 4,
+               hop: int = 64) -> pa.Table:
+    """Windows of a few fake recordings with the dataset's columns (``hop`` < 64 makes overlap)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n_windows):
+        rec = f"{subset}/{split[:2]}{i // 4}"
+        notes = _window_notes(rng, spb)
+        rows.append({
+            "window_id": f"{rec}/{i % 4:03d}", "recording_id": rec, "subset": subset, "split": split,
+            "window_index": i % 4, "start_step": (i % 4) * hop, "start_time_s": (i % 4) * hop * 0.125,
+            "num_steps": 64, "valid_steps": 64, "steps_per_beat": spb, "beats_per_bar": 4, "bpm": 120.0,
+            "tempo_norm": 0.2, "latency_ms": -10.0, "key_label": 0, "key_signature": 0, "key_estimated": 0,
+            "key_confidence": 1.0, **notes, "pedal": [0] * 64,
+        })
+    return pa.Table.from_pylist(rows, schema=SCHEMA)
+
+
+@pytest.fixture(scope="module")
+def data():
+    """Train and validation windows (module-scoped: built once)."""
+    return windows_from_table(fake_table(24, "train", 0)), windows_from_table(fake_table(8, "validation", 1))
+
+
+def _tiny(epochs: int = 4, **train) -> tuple[ModelConfig, TrainConfig]:
+    """A tiny model and a short, fast schedule."""
+    tcfg = TrainConfig(epochs=epochs, batch_size=8, lr=1e-2, threads=1, patience=50, **train)
+    return ModelConfig(**TINY), tcfg
+
+
+def test_features_have_declared_widths(data):
+    """Batch tensors have the widths the model was built for, one row per note."""
+    w, _ = data
+    batch = make_batch(w, np.arange(3))
+    model = HumanizerVAE(ModelConfig(**TINY))
+    n = int(w.note_start[3])
+    assert batch["note_features"].shape[0] == n and batch["step_features"].shape[:2] == (3, 64)
+    out = model(batch, z_mode="prior")
+    assert out["velocity"].shape == (n,) and torch.all((out["offset"] > -0.5) & (out["offset"] < 0.5))
+
+
+def test_training_lowers_the_loss_and_is_seeded(data):
+    """A few epochs lower the training loss; the same seed gives the same weights bit for bit."""
+    w, val = data
+    mcfg, tcfg = _tiny()
+    model_a, hist = train(mcfg, tcfg, w, val, log=lambda _: None, progress=False)
+    losses = [e["train_loss"] for e in hist.epochs]
+    assert losses[-1] < losses[0] * 0.8
+    assert hist.epochs[-1]["val_velocity_mse"] < np.var(val.note_velocity)
+    model_b, _ = train(mcfg, tcfg, w, val, log=lambda _: None, progress=False)
+    for name, tensor in model_a.state_dict().items():
+        assert torch.equal(tensor, model_b.state_dict()[name]), name
+
+
+def test_checkpoint_round_trips_without_pickle(data, tmp_path: Path):
+    """safetensors + JSON reload to a model with identical predictions."""
+    w, val = data
+    mcfg, tcfg = _tiny(epochs=1)
+    model, _ = train(mcfg, tcfg, w, val, log=lambda _: None, progress=False)
+    folder = save_checkpoint(tmp_path / "ckpt", model, tcfg, {"config": "demo"}, {"x": 1})
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "metrics.json", "model.safetensors"]
+    header_len = int.from_bytes((folder / "model.safetensors").read_bytes()[:8], "little")
+    json.loads((folder / "model.safetensors").read_bytes()[8:8 + header_len])  # a JSON header, no pickle
+    loaded, mcfg2, tcfg2, info = load_checkpoint(folder)
+    assert mcfg2 == mcfg and tcfg2.epochs == 1 and info == {"config": "demo"}
+    for mode in ("prior", "posterior"):
+        for a, b in zip(predict(model, val, mode), predict(loaded, val, mode), strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_evaluation_counts_overlapping_notes_once():
+    """With hop 32 each inner note is in two windows; the evaluation still sees it once."""
+    w = windows_from_table(fake_table(4, "validation", 3, hop=32))
+    notes = distinct_notes(w)
+    assert w.num_notes > len(notes.first)
+    abs_step = w.start_step[w.note_window] + w.note_step
+    rec = w.recording[w.note_window]
+    assert len(notes.first) == len({(r, s, k) for r, s, k in zip(rec, abs_step, w.note_key, strict=True)})
+
+
+def test_evaluate_table_has_model_and_trivial_rows(data):
+    """One table per subset: the model row, then the four trivial baselines with their numbers."""
+    w, val = data
+    v = np.full(val.num_notes, w.note_velocity.mean(), dtype=np.float32)
+    tables = evaluate_predictions(w, val, {"constant": (v, np.zeros(val.num_notes, np.float32))})
+    rows = {r.name: r for r in tables["demo"]}
+    assert set(rows) == {"constant", "training-mean velocity", "mean velocity by position and register",
+                         "zero offset", "mean offset by position"}
+    mean_row = rows["training-mean velocity"]
+    assert rows["constant"].velocity_mse == pytest.approx(mean_row.velocity_mse, rel=1e-5)
+    assert rows["constant"].timing_mae_ms == pytest.approx(rows["zero offset"].timing_mae_ms)
+    assert rows["mean offset by position"].timing_mae_ms < rows["zero offset"].timing_mae_ms
+    assert rows["training-mean velocity"].timing_mae_ms is None
+
+
+def test_grids_match_the_dense_helper(data):
+    """The model's own scatter of H, V, O equals the dataset's dense helper, when it exists."""
+    dense = pytest.importorskip("piano_metronome.outputs.dense")
+    table = fake_table(3, "train", 5)
+    w = windows_from_table(table)
+    batch = make_batch(w, np.arange(3))
+    model = HumanizerVAE(ModelConfig(**TINY))
+    ref = dense.dense_arrays(table)
+    np.testing.assert_array_equal(model._grid(batch, torch.ones_like(batch["velocity"])).numpy(), ref["H"])
+    np.testing.assert_allclose(model._grid(batch, batch["velocity"]).numpy(), ref["V"], rtol=1e-6)
+    np.testing.assert_allclose(model._grid(batch, batch["offset"]).numpy(), ref["O"], rtol=1e-6)
+
+
+def _write_dataset(folder: Path) -> None:
+    """Arrow shards in the built layout: data/<config>/<split>-00000-of-00001.arrow."""
+    shard_dir = folder / "data" / "demo"
+    shard_dir.mkdir(parents=True)
+    for split, n, seed in (("train", 16, 0), ("validation", 4, 1)):
+        table = fake_table(n, split, seed)
+        with pa.OSFile(str(shard_dir / f"{split}-00000-of-00001.arrow"), "wb") as sink, \
+                pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+
+
+def _write_score(path: Path) -> None:
+    """A quantized two-bar score at 90 qpm: a chord on every beat and a melody in 8ths."""
+    import pretty_midi
+
+    pm = pretty_midi.PrettyMIDI(initial_tempo=90.0)
+    piano = pretty_midi.Instrument(program=0)
+    beat = 60 / 90
+    for i in range(8):
+        for pitch in (48, 55, 64):
+            piano.notes.append(pretty_midi.Note(velocity=80, pitch=pitch, start=i * beat, end=(i + 1) * beat))
+        for half in range(2):
+            t = (i + half / 2) * beat
+            piano.notes.append(pretty_midi.Note(velocity=80, pitch=72 + 2 * half, start=t, end=t + beat / 2))
+    pm.instruments.append(piano)
+    pm.write(str(path))
+
+
+def test_commands_train_evaluate_humanize(tmp_path: Path):
+    """The typer sub-app end to end on a tiny dataset folder and a tiny MIDI score."""
+    import pretty_midi
+
+    from piano_metronome.commands.baseline import register
+
+    app = typer.Typer()
+    app.command("noop")(lambda: None)  # a root with one command keeps `baseline` a sub-command
+    register(app)
+    _write_dataset(tmp_path / "ds")
+    ckpt = tmp_path / "ckpt"
+    sets = [arg for k, v in TINY.items() for arg in ("--set", f"{k}={v}")]
+    runner = CliRunner()
+    res = runner.invoke(app, ["baseline", "train", "--data", str(tmp_path / "ds"), "--config", "demo",
+                              "--epochs", "2", "--out", str(ckpt), "--threads", "1", "--quiet", *sets])
+    assert res.exit_code == 0, res.output
+    assert "training-mean velocity" in res.output and (ckpt / "metrics.json").is_file()
+    res = runner.invoke(app, ["baseline", "evaluate", "--data", str(tmp_path / "ds"),
+                              "--checkpoint", str(ckpt), "--posterior"])
+    assert res.exit_code == 0, res.output
+    assert "z = prior mean" in res.output and "posterior" in res.output
+    _write_score(tmp_path / "in.mid")
+    res = runner.invoke(app, ["baseline", "humanize", str(tmp_path / "in.mid"), str(tmp_path / "out.mid"),
+                              "--checkpoint", str(ckpt), "--key", "C"])
+    assert res.exit_code == 0, res.output
+    src = pretty_midi.PrettyMIDI(str(tmp_path / "in.mid"))
+    out = pretty_midi.PrettyMIDI(str(tmp_path / "out.mid"))
+    src_notes, out_notes = (sorted(m.instruments[0].notes, key=lambda n: (n.pitch, n.start))
+                            for m in (src, out))
+    assert len(out_notes) == len(src_notes)
+    assert min(n.start for n in out_notes) >= 0.0
+    assert abs(out.get_tempo_changes()[1][0] - 90.0) < 1e-3  # MIDI stores whole µs per beat
+    moved = [abs(a.start - b.start) for a, b in zip(src_notes, out_notes, strict=True)]
+    assert max(moved) < 0.5 * (60 / 90) / 4 + 1e-6  # never more than half a 16th
+
+
+def test_bad_override_is_a_clean_error(tmp_path: Path):
+    """An unknown --set name exits 2 with a message, not a traceback."""
+    from piano_metronome.commands.baseline import register
+
+    app = typer.Typer()
+    app.command("noop")(lambda: None)
+    register(app)
+    res = CliRunner().invoke(app, ["baseline", "train", "--data", str(tmp_path), "--set", "nope=1"])
+    assert res.exit_code == 2 and "nope=1" in res.output
