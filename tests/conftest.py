@@ -38,3 +38,20 @@ def corpus() -> Path:
         pytest.fail(f"${CORPUS_ENV}={value} has no {' or '.join(f'{m}/' for m in missing)} folder "
                     f"(looked in {path})")
     return path
+
+
+def build_dataset(out: Path, configs: list[str], corpus_path: Path | None = None) -> Path:
+    """Build configs into ``out`` with the project's own build (what `piano-metronome build` runs)."""
+    from rich.console import Console
+
+    from piano_metronome.outputs.build import run_build
+    from piano_metronome.processing.align import AlignOptions
+
+    run_build(None, out, configs, corpus_path, AlignOptions(), None, Console(quiet=True))
+    return out
+
+
+@pytest.fixture(scope="session")
+def corpus_build(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The full corpus dataset (d1, d2, all, demo), built once per test session."""
+    return build_dataset(tmp_path_factory.mktemp("corpus_build") / "dataset", ["d1", "d2", "all", "demo"], corpus)

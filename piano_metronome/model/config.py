@@ -28,6 +28,10 @@ class ModelConfig:
     dec_layers: int = 2  # stacked decoder layers; one is clearly worse, three no better (see report)
     latent: int = 32  # z: a summary of how a window was played (its loudness, its push or drag)
     key_embed: int = 16  # learned embedding of each of the 88 keys (timbre/register quirks)
+    note_layers: int = 1  # bi-LSTM layers over the window's notes in (step, key) order; 0 = none.
+    #                        It links a note to its neighbours in the melody and the chord, which
+    #                        a per-step context cannot tell apart (the author's best was note-level)
+    note_hidden: int = 128  # its width per direction
     head_hidden: int = 192  # width of the per-note MLP that turns context + note features into V, O
     dropout: float = 0.2  # on LSTM outputs and in the head; the corpus is small (~3k windows/subset)
     beta: float = 0.2  # KL weight, as in the released GrooVAE config

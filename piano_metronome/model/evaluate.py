@@ -127,8 +127,8 @@ def evaluate_predictions(train_w: Windows, eval_w: Windows,
 
 def format_tables(tables: dict[str, list[Row]], title: str = "") -> str:
     """Plain-text tables, one per subset, aligned for a terminal or a log file."""
-    def cell(x: float | None, fmt: str) -> str:
-        return "—" if x is None else format(x, fmt)
+    def cell(x: float | None, width: int, digits: int) -> str:
+        return f"{'—' if x is None else format(x, f'.{digits}f'):>{width}}"
 
     lines = [title] if title else []
     width = max((len(r.name) for rows in tables.values() for r in rows), default=10)
@@ -137,8 +137,8 @@ def format_tables(tables: dict[str, list[Row]], title: str = "") -> str:
         header = f"{'vel MSE':>8}  {'vel MAE (MIDI)':>14}  {'timing MAE (ms)':>15}"
         lines.append(f"  {'predictor':<{width}}  {header}")
         for r in rows:
-            lines.append(f"  {r.name:<{width}}  {cell(r.velocity_mse, '8.5f')}  "
-                         f"{cell(r.velocity_mae_midi, '14.2f')}  {cell(r.timing_mae_ms, '15.2f')}")
+            lines.append(f"  {r.name:<{width}}  {cell(r.velocity_mse, 8, 5)}  "
+                         f"{cell(r.velocity_mae_midi, 14, 2)}  {cell(r.timing_mae_ms, 15, 2)}")
     return "\n".join(lines)
 
 

@@ -5,7 +5,9 @@ GrooVAE's "humanize" setting, for 88 keys instead of 9 drums::
     score  = H (which keys start on which step) + metre, tempo, key per step
     encoder: bi-LSTM over the 64 steps of [H, V, O, score]  ->  q(z | performance)
     decoder: bi-LSTM over the 64 steps of [H, score, z]      ->  a context vector per step
-    head   : one MLP per note on [context at its step, its key's embedding, its own features]
+    notes  : bi-LSTM over the window's notes in (step, key) order on
+             [context at its step, its key's embedding, its own features]
+    head   : one MLP per note on [those inputs, the note-LSTM state]
              ->  velocity in (0, 1) and offset in (-0.5, 0.5) steps
 
 Training minimises MSE of velocity and offset over the notes that were played, plus
@@ -27,6 +29,12 @@ from .config import ModelConfig
 from .features import note_feature_dim, step_feature_dim
 
 
+def _bilstm(n_in: int, hidden: int, layers: int, dropout: float) -> nn.LSTM:
+    """A batch-first bidirectional LSTM; dropout between layers only (torch warns otherwise)."""
+    return nn.LSTM(n_in, hidden, num_layers=layers, batch_first=True, bidirectional=True,
+                   dropout=dropout if layers > 1 else 0.0)
+
+
 class HumanizerVAE(nn.Module):
     """Conditional VAE over windows; see the module docstring for the data flow."""
 
@@ -37,14 +45,16 @@ class HumanizerVAE(nn.Module):
         n_dim = note_feature_dim(cfg.max_sub_beats, cfg.max_beats)
         self.roll = nn.Linear(cfg.n_keys, cfg.roll_dim)  # a score row (88 hits) -> a chord code
         self.perf = nn.Linear(3 * cfg.n_keys, cfg.roll_dim)  # [H, V, O] rows, for the encoder only
-        self.encoder = nn.LSTM(cfg.roll_dim + s_dim, cfg.enc_hidden, batch_first=True, bidirectional=True)
+        self.encoder = _bilstm(cfg.roll_dim + s_dim, cfg.enc_hidden, 1, 0.0)
         self.to_mu = nn.Linear(2 * cfg.enc_hidden, cfg.latent)
         self.to_logvar = nn.Linear(2 * cfg.enc_hidden, cfg.latent)
-        self.decoder = nn.LSTM(cfg.roll_dim + s_dim + cfg.latent, cfg.dec_hidden, num_layers=cfg.dec_layers,
-                               batch_first=True, bidirectional=True, dropout=cfg.dropout)
+        self.decoder = _bilstm(cfg.roll_dim + s_dim + cfg.latent, cfg.dec_hidden, cfg.dec_layers, cfg.dropout)
         self.key_embed = nn.Embedding(cfg.n_keys, cfg.key_embed)
+        note_in = 2 * cfg.dec_hidden + cfg.key_embed + n_dim
+        self.notes = _bilstm(note_in, cfg.note_hidden, cfg.note_layers, cfg.dropout) if cfg.note_layers else None
+        head_in = note_in + (2 * cfg.note_hidden if cfg.note_layers else 0)
         self.head = nn.Sequential(
-            nn.Linear(2 * cfg.dec_hidden + cfg.key_embed + n_dim, cfg.head_hidden), nn.GELU(),
+            nn.Linear(head_in, cfg.head_hidden), nn.GELU(),
             nn.Dropout(cfg.dropout),
             nn.Linear(cfg.head_hidden, cfg.head_hidden), nn.GELU(),
             nn.Linear(cfg.head_hidden, 2),
@@ -77,8 +87,21 @@ class HumanizerVAE(nn.Module):
         x = torch.cat([score, batch["step_features"], z[:, None, :].expand(-1, steps, -1)], dim=-1)
         context, _ = self.decoder(x)
         context = self.drop(context)[batch["batch_index"], batch["step"]]
-        out = self.head(torch.cat([context, self.key_embed(batch["key"]), batch["note_features"]], dim=-1))
+        x = torch.cat([context, self.key_embed(batch["key"]), batch["note_features"]], dim=-1)
+        if self.notes is not None:
+            x = torch.cat([x, self.drop(self._over_notes(batch, x, len(z)))], dim=-1)
+        out = self.head(x)
         return torch.sigmoid(out[:, 0]), 0.5 * torch.tanh(out[:, 1])
+
+    def _over_notes(self, batch: dict, x: torch.Tensor, n_windows: int) -> torch.Tensor:
+        """Run the note bi-LSTM over each window's notes (they arrive sorted by window, step, key)."""
+        from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence, pad_sequence
+
+        counts = torch.bincount(batch["batch_index"], minlength=n_windows)
+        padded = pad_sequence(list(torch.split(x, counts.tolist())), batch_first=True)
+        packed = pack_padded_sequence(padded, counts.clamp(min=1), batch_first=True, enforce_sorted=False)
+        out, _ = pad_packed_sequence(self.notes(packed)[0], batch_first=True, total_length=padded.shape[1])
+        return out[torch.arange(padded.shape[1])[None, :] < counts[:, None]]
 
     def forward(self, batch: dict, z_mode: str = "sample") -> dict[str, torch.Tensor]:
         """Run the VAE; ``z_mode``: ``sample`` (training), ``posterior`` (mean of q) or ``prior`` (z = 0)."""
