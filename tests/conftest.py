@@ -55,3 +55,23 @@ def build_dataset(out: Path, configs: list[str], corpus_path: Path | None = None
 def corpus_build(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The full corpus dataset (d1, d2, all, demo), built once per test session."""
     return build_dataset(tmp_path_factory.mktemp("corpus_build") / "dataset", ["d1", "d2", "all", "demo"], corpus)
+
+
+@pytest.fixture(scope="session")
+def demo_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The ``demo`` config built once per session, in process, from the committed demo takes.
+
+    Read-only: tests that damage a dataset copy it first (``shutil.copytree``). ``--config demo``
+    is explicit so ``$PIANO_METRONOME_CORPUS`` does not change what is built.
+    """
+    from io import StringIO
+
+    from rich.console import Console
+
+    from piano_metronome.outputs.build import run_build
+    from piano_metronome.paths import PROJECT_ROOT
+    from piano_metronome.processing.align import AlignOptions
+
+    out = tmp_path_factory.mktemp("demo-build") / "dataset"
+    run_build(PROJECT_ROOT / "raw_midi", out, ["demo"], None, AlignOptions(), None, Console(file=StringIO()))
+    return out

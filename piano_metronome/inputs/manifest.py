@@ -121,28 +121,61 @@ def write_manifest(rows: list[ManifestRow], path: Path) -> None:
             writer.writerow(asdict(row))
 
 
-def read_manifest(path: Path) -> list[ManifestRow]:
-    """Read and check a manifest: columns, types, unique ids, known splits, no escaping paths."""
+@dataclass(frozen=True)
+class ManifestProblem:
+    """A manifest row that cannot be used: the manifest file, its line, and why."""
+
+    manifest: str
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.manifest} line {self.line}: {self.reason}"
+
+
+def _parse_record(record: dict, line: int, manifest: str, seen: dict[str, int]) -> ManifestRow | ManifestProblem:
+    """One CSV record → a row, or the problem that makes it unusable (so the others still build)."""
+    try:
+        row = ManifestRow(**{**{c: record[c] for c in MANIFEST_COLUMNS},
+                             "size": int(record["size"]),
+                             "steps_per_beat": int(record["steps_per_beat"])})
+    except (ValueError, TypeError) as exc:  # TypeError: a short line leaves fields None
+        return ManifestProblem(manifest, line, f"unreadable row ({exc})")
+    if row.recording_id in seen:
+        return ManifestProblem(manifest, line, f"recording id {row.recording_id!r} repeats (first on line "
+                                               f"{seen[row.recording_id]}); row skipped")
+    if row.split not in SPLITS:
+        return ManifestProblem(manifest, line, f"{row.recording_id}: unknown split {row.split!r}")
+    try:
+        row.path(Path("."))
+    except RecordingError as exc:
+        return ManifestProblem(manifest, line, f"{row.recording_id}: {exc.reason} ({exc.path})")
+    seen[row.recording_id] = line
+    return row
+
+
+def read_manifest(path: Path, problems: list[ManifestProblem] | None = None) -> list[ManifestRow]:
+    """Read and check a manifest: columns, types, unique ids, known splits, no escaping paths.
+
+    With ``problems`` (a list), a bad row is appended there and skipped, so one typo never stops
+    the other recordings from building; without it the first bad row raises (strict callers).
+    A manifest without the required columns always raises: no row of it can be trusted.
+    """
     with open(path, newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         missing = set(MANIFEST_COLUMNS) - set(reader.fieldnames or ())
         if missing:
             raise RecordingError(path, f"manifest lacks columns {sorted(missing)}")
-        rows, seen = [], set()
-        for line, record in enumerate(reader, start=2):
-            try:
-                row = ManifestRow(**{**{c: record[c] for c in MANIFEST_COLUMNS},
-                                     "size": int(record["size"]),
-                                     "steps_per_beat": int(record["steps_per_beat"])})
-            except (ValueError, TypeError) as exc:  # TypeError: a short line leaves fields None
-                raise RecordingError(path, f"line {line}: {exc}") from None
-            if row.recording_id in seen:
-                raise RecordingError(path, f"line {line}: recording id {row.recording_id!r} repeats")
-            if row.split not in SPLITS:
-                raise RecordingError(path, f"line {line}: unknown split {row.split!r}")
-            row.path(Path("."))  # raises if the path escapes the raw folder
-            seen.add(row.recording_id)
-            rows.append(row)
+        rows: list[ManifestRow] = []
+        seen: dict[str, int] = {}
+        for record in reader:
+            parsed = _parse_record(record, reader.line_num, str(path), seen)
+            if isinstance(parsed, ManifestRow):
+                rows.append(parsed)
+            elif problems is None:
+                raise RecordingError(path, f"line {parsed.line}: {parsed.reason}")
+            else:
+                problems.append(parsed)
     return rows
 
 

@@ -15,6 +15,9 @@ import numpy as np
 
 PIANO_LOW, PIANO_HIGH = 21, 108  # A0 … C8, the 88 keys
 MAX_EVENTS = 1_000_000
+#: Larger files are refused before parsing, so a huge file costs neither time nor memory (a MIDI
+#: event takes at least 2 bytes, so this admits every file under MAX_EVENTS of plain note data).
+MAX_FILE_BYTES = 32 * 1024 * 1024
 SUSTAIN_CC = 64
 
 
@@ -121,6 +124,9 @@ def parse_midi_bytes(data: bytes, name: str, click: ClickSpec | None = None) -> 
         raise RecordingError(name, "empty file")
     if not data.startswith(b"MThd"):
         raise RecordingError(name, "not a MIDI file (no 'MThd' header)")
+    if len(data) > MAX_FILE_BYTES:
+        raise RecordingError(name, f"file too large ({len(data):,} bytes > {MAX_FILE_BYTES:,})")
+    _check_chunks(data, name)
     try:
         score = symusic.Score.from_midi(data)
     except Exception as exc:  # symusic raises plain RuntimeError/ValueError on damaged files
@@ -129,6 +135,30 @@ def parse_midi_bytes(data: bytes, name: str, click: ClickSpec | None = None) -> 
     if events >= MAX_EVENTS:
         raise RecordingError(name, f"too many events ({events:,} ≥ {MAX_EVENTS:,})")
     return _performance_from_score(score, name, click)
+
+
+def _check_chunks(data: bytes, name: str) -> None:
+    """Walk the chunk headers, so a cut-off file is called truncated and says where it ends.
+
+    symusic reports a short chunk as an ``iostream error`` and reads a file cut right after its
+    header as an empty song ("no notes"), which would hide the real problem.
+    """
+    if len(data) < 14:
+        raise RecordingError(name, f"truncated MIDI header ({len(data)} of 14 bytes)")
+    header_len = int.from_bytes(data[4:8], "big")
+    if header_len < 6:
+        raise RecordingError(name, f"damaged MIDI header (length {header_len} < 6)")
+    tracks = int.from_bytes(data[10:12], "big")
+    pos, found = 8 + header_len, 0
+    while found < tracks:
+        if pos + 8 > len(data):
+            raise RecordingError(name, f"truncated: the header declares {tracks} track(s), the file holds {found}")
+        length = int.from_bytes(data[pos + 4:pos + 8], "big")
+        if pos + 8 + length > len(data):
+            raise RecordingError(name, f"truncated: track {found + 1} declares {length:,} bytes, only "
+                                       f"{len(data) - pos - 8:,} remain")
+        found += data[pos:pos + 4] == b"MTrk"
+        pos += 8 + length
 
 
 def _tempo_map(score, name: str) -> TempoMap:

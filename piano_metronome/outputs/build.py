@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
+from rich.markup import escape
 
 from piano_metronome.inputs.manifest import ManifestRow
 from piano_metronome.outputs.schema import RECORDINGS_CONFIG, RECORDINGS_SPLIT
@@ -36,6 +37,7 @@ class BuildSummary:
     out: Path
     configs: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
     results: list[RecordingResult] = field(default_factory=list)
+    manifest_problems: list[str] = field(default_factory=list)
 
     @property
     def rejected(self) -> list[RecordingResult]:
@@ -55,28 +57,58 @@ def shard_name(split: str, index: int = 0, count: int = 1) -> str:
     return f"{split}-{index:05d}-of-{count:05d}.arrow"
 
 
+def spool_path(spool_dir: Path, subset: str, split: str) -> Path:
+    """Where the windows of one subset and split wait between aligning and the ``datasets`` writer."""
+    return spool_dir / f"{subset}-{split}.arrow"
+
+
 def process_all(rows: list[ManifestRow], sources: list[Path], options: AlignOptions,
-                progress: Callable[[RecordingResult], None] | None = None) -> list[RecordingResult]:
-    """Align every row once (the builder reuses these results from the cache)."""
+                progress: Callable[[RecordingResult], None] | None = None,
+                spool_dir: Path | None = None) -> list[RecordingResult]:
+    """Align every row once; stream its windows to a spool file per subset and split.
+
+    Only the reports stay in memory, so peak memory hardly grows with the corpus; the builder
+    then reads the spools (``all`` reads the ``d1`` and ``d2`` ones) instead of aligning again.
+    """
+    from dataclasses import replace
+
+    from piano_metronome.outputs.tables import window_schema, windows_table
+    from piano_metronome.processing.pipeline import clear_cache
+
+    writers: dict[tuple[str, str], pa.ipc.RecordBatchStreamWriter] = {}
     results = []
-    for row in rows:
-        result = process_row(row, sources, options)
-        results.append(result)
-        if progress:
-            progress(result)
+    try:
+        for row in rows:
+            result = process_row(row, sources, options)
+            if spool_dir is not None and result.ok and result.report.windows:
+                key = (row.subset, row.split)
+                if key not in writers:
+                    spool_dir.mkdir(parents=True, exist_ok=True)
+                    writers[key] = pa.ipc.new_stream(str(spool_path(spool_dir, *key)), window_schema())
+                writers[key].write_table(windows_table(result.aligned, options))
+            results.append(replace(result, aligned=None))
+            clear_cache()  # the aligned performance is not needed again: free it now
+            if progress:
+                progress(result)
+    finally:
+        for writer in writers.values():
+            writer.close()
     return results
 
 
 def build_config(config: str, raw: Path, sources: list[Path], options: AlignOptions, work: Path,
                  out: Path, num_proc: int | None = None) -> dict[str, dict[str, int]]:
-    """Run the ``datasets`` builder for one config and move its shards to ``data/<config>/``."""
+    """Run the ``datasets`` builder for one config and move its shards to ``data/<config>/``.
+
+    The builder reads the spools that :func:`process_all` wrote under ``work/spool``.
+    """
     import datasets
 
     from piano_metronome.outputs.builder import PianoMetronome
 
     builder = PianoMetronome(config_name=config, data_dir=str(raw), cache_dir=str(work / "cache"),
                              sources=tuple(str(s) for s in sources), align_options=options,
-                             dataset_name="piano_metronome")
+                             spool_dir=str(work / "spool"), dataset_name="piano_metronome")
     prepared = work / "prepared" / config
     builder.download_and_prepare(output_dir=str(prepared), file_format="arrow", num_proc=num_proc,
                                  download_mode=datasets.DownloadMode.FORCE_REDOWNLOAD)
@@ -121,6 +153,8 @@ def write_build_report(summary: BuildSummary, options: AlignOptions, out: Path) 
         "configs": summary.configs,
         "recordings": len(summary.results),
         "rejected": {r.row.recording_id: r.report.reason for r in summary.rejected},
+        "manifest_problems": summary.manifest_problems,
+        "input_warnings": {r.row.recording_id: list(r.input_warnings) for r in summary.results if r.input_warnings},
         "dropped_notes": dict(sorted(summary.dropped().items())),
         "align_options": {k: v for k, v in vars(options).items()},
     }
@@ -207,15 +241,27 @@ def run_build(raw: Path | None, out: Path, configs: list[str] | None, corpus: Pa
         typer.echo(f"error: unknown config(s) {unknown}; choose from {list(CONFIG_SUBSETS)}", err=True)
         raise typer.Exit(2)
     subsets = tuple(dict.fromkeys(s for c in configs for s in CONFIG_SUBSETS[c]))
-    rows = _rows_for(raw, subsets, config_rows)
-    results = _align_with_progress(rows, sources, options, console)
-    summary = _write_folder(raw, out, configs, sources, options, num_proc, results)
+    problems: list = []
+    rows = _rows_for(raw, subsets, config_rows, problems)
+    for problem in problems:
+        console.print(f"[red]manifest row skipped[/] {escape(str(problem))}")
+    staging = staging_dir(out)
+    try:
+        results = _align_with_progress(rows, sources, options, console, staging / ".work" / "spool")
+        summary = _write_folder(raw, out, staging, configs, sources, options, num_proc, results,
+                                [str(p) for p in problems])
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     print_summary(summary, console)
     return summary
 
 
-def _rows_for(raw: Path, subsets: tuple[str, ...], config_rows) -> list[ManifestRow]:
-    """Manifest rows for the subsets: the corpus manifest for d1/d2, the demo's own for demo."""
+def _rows_for(raw: Path, subsets: tuple[str, ...], config_rows, problems: list | None = None) -> list[ManifestRow]:
+    """Manifest rows for the subsets: the corpus manifest for d1/d2, the demo's own for demo.
+
+    Bad rows are skipped and appended to ``problems``; only an unreadable manifest stops the build.
+    """
     import typer
 
     from piano_metronome.inputs.midi import RecordingError
@@ -224,9 +270,9 @@ def _rows_for(raw: Path, subsets: tuple[str, ...], config_rows) -> list[Manifest
     try:
         corpus = tuple(s for s in subsets if s != "demo")
         if corpus:
-            rows += config_rows(raw, corpus)
+            rows += config_rows(raw, corpus, problems)
         if "demo" in subsets:
-            rows += config_rows(raw, ("demo",))
+            rows += config_rows(raw, ("demo",), problems)
     except (OSError, RecordingError) as exc:
         typer.echo(f"error: cannot read the manifest: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -234,7 +280,7 @@ def _rows_for(raw: Path, subsets: tuple[str, ...], config_rows) -> list[Manifest
 
 
 def _align_with_progress(rows: list[ManifestRow], sources: list[Path], options: AlignOptions,
-                         console) -> list[RecordingResult]:
+                         console, spool_dir: Path) -> list[RecordingResult]:
     """Align every recording with a progress bar; rejections are printed as they happen."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -244,33 +290,33 @@ def _align_with_progress(rows: list[ManifestRow], sources: list[Path], options: 
 
         def advance(result: RecordingResult) -> None:
             if not result.ok:
-                console.print(f"[red]rejected[/] {result.report.path}: {result.report.reason}")
+                console.print(f"[red]rejected[/] {escape(result.report.path)}: {escape(result.report.reason)}")
+            for warning in result.input_warnings:
+                console.print(f"[yellow]warning[/] {escape(result.report.path)}: {escape(warning)}")
             bar.advance(task)
 
-        return process_all(rows, sources, options, advance)
+        return process_all(rows, sources, options, advance, spool_dir)
 
 
-def _write_folder(raw: Path, out: Path, configs: list[str], sources: list[Path], options: AlignOptions,
-                  num_proc: int | None, results: list[RecordingResult]) -> BuildSummary:
-    """Write everything into a staging folder, then swap it in (atomic)."""
+def _write_folder(raw: Path, out: Path, staging: Path, configs: list[str], sources: list[Path],
+                  options: AlignOptions, num_proc: int | None, results: list[RecordingResult],
+                  manifest_problems: list[str] | None = None) -> BuildSummary:
+    """Write everything into the staging folder, then swap it in (atomic)."""
     import datasets
 
-    from piano_metronome.outputs.builder import CONFIG_SUBSETS
     from piano_metronome.outputs.card import write_card
-    from piano_metronome.outputs.stats import split_stats, stats_markdown
+    from piano_metronome.outputs.stats import folder_markdown
 
     datasets.disable_progress_bars()
     datasets.logging.set_verbosity_error()
-    staging = staging_dir(out)
     try:
-        summary = BuildSummary(out=out, results=results)
+        summary = BuildSummary(out=out, results=results, manifest_problems=list(manifest_problems or []))
         work = staging / ".work"
         for config in configs:
             summary.configs[config] = build_config(config, raw, sources, options, work, staging, num_proc)
         shutil.rmtree(work)
         write_recordings(results, staging)
-        rows = [split_stats(c, CONFIG_SUBSETS[c], split, results) for c in configs for split in summary.configs[c]]
-        write_card(staging, summary.configs, len(results), stats_markdown(rows, results))
+        write_card(staging, summary.configs, len(results), folder_markdown(staging))  # numbers from the tables
         write_build_report(summary, options, staging)
         write_checksums(staging)
         swap_in(staging, out)
@@ -300,4 +346,8 @@ def print_summary(summary: BuildSummary, console) -> None:
     if summary.rejected:
         console.print(f"[red]{len(summary.rejected)} recording(s) rejected[/] (see build_report.json):")
         for result in summary.rejected:
-            console.print(f"  {result.report.path}: {result.report.reason}")
+            console.print(f"  {escape(result.report.path)}: {escape(result.report.reason)}")
+    if summary.manifest_problems:
+        console.print(f"[red]{len(summary.manifest_problems)} manifest row(s) skipped[/] (see build_report.json):")
+        for problem in summary.manifest_problems:
+            console.print(f"  {escape(problem)}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import datasets
+import pyarrow as pa
 
 from piano_metronome.inputs.manifest import SPLITS, ManifestRow, read_manifest
 from piano_metronome.outputs.schema import features
@@ -43,11 +44,12 @@ class PianoMetronomeConfig(datasets.BuilderConfig):
     """A config: which subsets it holds, where the raw files are, and the alignment options."""
 
     def __init__(self, *args, subsets: tuple[str, ...] = ("d1",), sources: tuple[str, ...] = (),
-                 align_options: AlignOptions | None = None, **kwargs) -> None:
+                 align_options: AlignOptions | None = None, spool_dir: str | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.subsets = subsets
         self.sources = sources
         self.align_options = align_options or AlignOptions()
+        self.spool_dir = spool_dir  # set by the build command: windows already aligned, per subset and split
 
 
 def manifest_path(raw: Path, subsets: tuple[str, ...]) -> Path:
@@ -55,9 +57,13 @@ def manifest_path(raw: Path, subsets: tuple[str, ...]) -> Path:
     return raw / DEMO_SUBSET / MANIFEST_NAME if subsets == (DEMO_SUBSET,) else raw / MANIFEST_NAME
 
 
-def config_rows(raw: Path, subsets: tuple[str, ...]) -> list[ManifestRow]:
-    """The manifest rows of a config, sorted by recording id (the order of windows in shards)."""
-    rows = read_manifest(manifest_path(raw, subsets))
+def config_rows(raw: Path, subsets: tuple[str, ...], problems: list | None = None) -> list[ManifestRow]:
+    """The manifest rows of a config, sorted by recording id (the order of windows in shards).
+
+    Bad manifest rows are skipped (and appended to ``problems`` when given): one bad row must
+    not stop the others from building.
+    """
+    rows = read_manifest(manifest_path(raw, subsets), [] if problems is None else problems)
     return sorted((r for r in rows if r.subset in subsets), key=lambda r: r.recording_id)
 
 
@@ -79,15 +85,31 @@ class PianoMetronome(datasets.ArrowBasedBuilder):
         raw = Path(self.config.data_dir or "raw_midi")
         sources = [Path(s) for s in self.config.sources] or [raw]
         rows = config_rows(raw, self.config.subsets)
+        spool = Path(self.config.spool_dir) if self.config.spool_dir else None
         return [
-            datasets.SplitGenerator(name=split, gen_kwargs={"rows": [r for r in rows if r.split == split],
-                                                            "sources": sources})
+            datasets.SplitGenerator(name=split, gen_kwargs={
+                "rows": [r for r in rows if r.split == split], "sources": sources,
+                "spools": [str(spool / f"{s}-{split}.arrow") for s in self.config.subsets] if spool else []})
             for split in SPLITS
             if any(r.split == split for r in rows)
         ]
 
-    def _generate_tables(self, rows: list[ManifestRow], sources: list[Path]):
+    def _generate_tables(self, rows: list[ManifestRow], sources: list[Path], spools: list[str]):
+        if spools:
+            yield from _read_spools(spools)
+            return
+        options = self.config.align_options
         for row in rows:
-            result = process_row(row, sources, self.config.align_options)
+            result = process_row(row, sources, options)
             if result.ok and result.report.windows:
-                yield row.recording_id, windows_table(result.aligned, self.config.align_options)
+                yield row.recording_id, windows_table(result.aligned, options)
+
+
+def _read_spools(spools: list[str]):
+    """Windows aligned earlier in this build, batch by batch, in recording order."""
+    for spool in spools:
+        if not Path(spool).is_file():  # no recording of this subset landed in this split
+            continue
+        with pa.OSFile(spool) as source, pa.ipc.open_stream(source) as reader:
+            for index, batch in enumerate(reader):
+                yield f"{spool}:{index}", pa.Table.from_batches([batch])

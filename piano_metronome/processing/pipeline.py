@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from piano_metronome.inputs.manifest import ManifestRow
-from piano_metronome.inputs.midi import RecordingError, parse_midi_bytes
+from piano_metronome.inputs.midi import MAX_FILE_BYTES, Performance, RecordingError, parse_midi_bytes
 from piano_metronome.processing.align import (
     AlignedPerformance,
     AlignmentReport,
@@ -28,11 +28,14 @@ class RecordingResult:
     row: ManifestRow
     aligned: AlignedPerformance | None
     report: AlignmentReport
+    #: What is unusual about the file itself (no tempo, tempo or meter changes, excluded notes):
+    #: one line each, printed by the build beside the file name; also in ``report.warnings``.
+    input_warnings: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
-        """Whether the recording made it into the dataset."""
-        return self.aligned is not None
+        """Whether the recording made it into the dataset (``aligned`` may be dropped to save memory)."""
+        return self.report.status == "ok"
 
 
 _CACHE: dict[tuple, RecordingResult] = {}
@@ -81,8 +84,21 @@ def process_row(row: ManifestRow, sources: list[Path], options: AlignOptions) ->
 
 
 def _process_file(row: ManifestRow, path: Path, options: AlignOptions) -> RecordingResult:
-    """The uncached work of :func:`process_row` for a file that exists."""
-    data = path.read_bytes()
+    """The uncached work of :func:`process_row` for a file that exists.
+
+    The size is checked before reading, so a huge or wrong file costs no memory; anything
+    unexpected while aligning becomes a rejection too, so one file never stops a build.
+    """
+    try:
+        size = path.stat().st_size
+        if size != row.size:
+            return rejected(row, str(path), f"size {size:,} bytes differs from the manifest's {row.size:,} "
+                            "(file changed since the manifest was made)")
+        if size > MAX_FILE_BYTES:
+            return rejected(row, str(path), f"file too large ({size:,} bytes > {MAX_FILE_BYTES:,})")
+        data = path.read_bytes()
+    except OSError as exc:
+        return rejected(row, str(path), f"cannot read file ({exc.strerror or exc})")
     digest = hashlib.sha256(data).hexdigest()
     if digest != row.sha256:
         return rejected(row, str(path), f"sha256 {digest[:12]}… differs from the manifest's {row.sha256[:12]}… "
@@ -92,7 +108,40 @@ def _process_file(row: ManifestRow, path: Path, options: AlignOptions) -> Record
         aligned = align(performance, info_of(row), options)
     except RecordingError as exc:
         return rejected(row, str(path), exc.reason)
-    return RecordingResult(row, aligned, aligned.report)
+    except Exception as exc:  # a bug, but one recording must not stop the build: reject it, loudly
+        first = (str(exc).splitlines() or [""])[0][:160]
+        return rejected(row, str(path), f"internal error while aligning ({type(exc).__name__}: {first}); "
+                        "please report it with this file")
+    notes = input_warnings(performance, aligned.report)
+    aligned.report.warnings.extend(w for w in notes if not w.startswith(ALIGN_REPORTS))
+    return RecordingResult(row, aligned, aligned.report, notes)
+
+
+#: Oddities the alignment already writes into ``report.warnings`` in its own words (not repeated there).
+ALIGN_REPORTS = ("no tempo event", "meter change")
+EXCLUDED_WORDS = {"drum_channel": "on a drum channel (MIDI channel 10)",
+                  "outside_piano_range": "outside the 88 piano keys (MIDI 21–108)"}
+
+
+def input_warnings(performance: Performance, report: AlignmentReport) -> tuple[str, ...]:
+    """One line per oddity of the file itself: what it was, and how the build handled it.
+
+    These are worth a line on the console (unlike label disagreements, which are about the
+    playing and live in the recordings table): they change what the dataset holds.
+    """
+    notes = []
+    tempo = performance.tempo_map
+    if not tempo.explicit:
+        notes.append(f"no tempo event: the MIDI default of 120 qpm is not trusted; grid from {report.grid_source}")
+    elif len(tempo.qpm) > 1:
+        notes.append(f"{len(tempo.qpm) - 1} tempo change(s), {tempo.qpm.min():.2f}–{tempo.qpm.max():.2f} qpm; "
+                     f"grid from {report.grid_source}")
+    if performance.meter_changes:
+        notes.append(f"meter change(s): {performance.meter_changes} ignored, bars of {performance.beats_per_bar} "
+                     "beats assumed throughout")
+    for reason, count in sorted(performance.excluded.items()):
+        notes.append(f"{count} note(s) {EXCLUDED_WORDS.get(reason, reason)} excluded (counted as dropped)")
+    return tuple(notes)
 
 
 def clear_cache() -> None:
