@@ -245,3 +245,54 @@ def test_corpus_all_align_with_conflicts_flagged(corpus):
             label_conflicts += 1
             assert f"{report.bpm_fitted:.2f}" in flagged[0]
     assert label_conflicts > 0
+
+
+def _click_times(truth: dict, seconds: float) -> np.ndarray:
+    """Beat times of the true click (the tempo map) up to ``seconds``."""
+    return np.arange(0, seconds, 60 / truth["true_bpm"])
+
+
+def test_click_track_grid_wins_over_a_wrong_label():
+    truth, perf, row = demo_take("demo/da")
+    clicked = dataclasses.replace(_without_tempo_map(perf), click_times=_click_times(truth, perf.end_seconds + 2))
+    info = dataclasses.replace(info_of(row), labelled_bpm="93")
+    report = align(clicked, info).report
+    assert report.grid_source == "click_track"
+    assert abs(report.latency_ms - truth["latency_ms"]) < 1.0
+    assert any("label" in w for w in report.warnings)
+
+
+def test_click_track_read_from_a_midi_file(tmp_path):
+    """A real file with a click track: the click notes are taken out of the performance."""
+    import symusic
+
+    from piano_metronome.inputs.midi import ClickSpec
+
+    truth, perf, row = demo_take("demo/da")
+    score = symusic.Score(DEMO / row.file_name)
+    click = symusic.Track("click", 0, False)
+    for beat in range(int(perf.end_seconds * truth["true_bpm"] / 60) + 2):
+        click.notes.append(symusic.Note(beat * 960, 60, 37, 100))
+    score.tracks.append(click)
+    path = tmp_path / "with_click.mid"
+    score.dump_midi(path)
+    clicked = read_midi(path, ClickSpec("click", 37))
+    assert len(clicked.onsets) == len(perf.onsets)
+    assert clicked.click_times is not None and len(clicked.click_times) > 10
+    report = align(dataclasses.replace(clicked, tempo_map=_without_tempo_map(perf).tempo_map), info_of(row)).report
+    assert report.grid_source == "click_track"  # ties with the (correct) label go to the click
+    assert abs(report.latency_ms - truth["latency_ms"]) < 1.0
+
+
+def test_beat_sidecar_grid_with_downbeats(tmp_path):
+    truth, perf, row = demo_take("demo/dd")  # its bar lines sit one sub-beat after the tempo map's
+    beat_s = 60 / truth["true_bpm"]
+    origin = truth["grid_shift_steps"] * beat_s / truth["steps_per_beat"]
+    times = origin - beat_s + np.arange(0, perf.end_seconds / beat_s + 3) * beat_s  # starts one beat early
+    sidecar = tmp_path / "dd.beats.json"
+    sidecar.write_text(json.dumps({"beats": times.tolist(), "downbeats": [i % 4 == 1 for i in range(len(times))]}))
+    info = dataclasses.replace(info_of(row), labelled_bpm="", beat_sidecar=sidecar)
+    report = align(_without_tempo_map(perf), info).report
+    assert report.grid_source == "beat_sidecar"
+    assert report.grid_shift_steps == 0  # the sidecar already puts the bar line right
+    assert abs(report.latency_ms - truth["latency_ms"]) < 1.0

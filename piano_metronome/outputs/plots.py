@@ -139,23 +139,30 @@ def velocity_by_position(windows: pa.Table) -> Figure:
     return fig
 
 
-def grid_fit_plot(recordings: pa.Table, label_worst: int = 3) -> Figure:
+def _outliers(conc: np.ndarray, sd: np.ndarray, count: int) -> list[int]:
+    """Indices worth a label: the lowest grid fits and the widest spreads (each once)."""
+    chosen = list(np.argsort(conc)[:count]) + list(np.argsort(-sd)[:count]) + list(np.flatnonzero(sd < 1.0))
+    return list(dict.fromkeys(int(i) for i in chosen))
+
+
+def grid_fit_plot(recordings: pa.Table, label: int = 3) -> Figure:
     """Per recording: how tightly onsets sit on the grid against their timing spread in ms."""
     ok = recordings.filter(pc.equal(recordings["status"], "ok"))
-    fig = Figure(figsize=(8.5, 6), dpi=DPI, layout="constrained")
+    fig = Figure(figsize=(9, 6), dpi=DPI, layout="constrained")
     ax = fig.subplots()
     for subset in _subsets(ok):
         part = ok.filter(pc.equal(ok["subset"], subset))
         conc, sd = part["fit_concentration"].to_numpy(), part["timing_sd_ms"].to_numpy()
         ax.scatter(conc, sd, s=18, alpha=0.75, color=_colour(subset), edgecolor="none",
                    label=f"{subset} ({len(conc)} recordings)")
-        ids = part["recording_id"].to_pylist()
-        for i in np.argsort(conc)[:label_worst]:
-            ax.annotate(ids[i], (conc[i], sd[i]), xytext=(4, 4), textcoords="offset points", fontsize=8)
+    conc, sd = ok["fit_concentration"].to_numpy(), ok["timing_sd_ms"].to_numpy()
+    ids = ok["recording_id"].to_pylist()
+    for i in _outliers(conc, sd, label):
+        ax.annotate(ids[i], (conc[i], sd[i]), xytext=(-6, 4), textcoords="offset points", fontsize=8, ha="right")
     ax.set(xlabel="grid fit: concentration of onsets on the sub-beats (0 = none, 1 = every onset on a step)",
-           ylabel="timing SD around the grid (ms, robust)", title="Grid fit per recording (lowest fits labelled)",
-           xlim=(0, 1))
-    ax.legend(frameon=False)
+           ylabel="timing SD around the grid (ms, robust)", xlim=(0, 1.02), ylim=(-2, None),
+           title="Grid fit per recording (lowest fits, widest spreads and quantized takes labelled)")
+    ax.legend(frameon=False, loc="lower left")
     ax.grid(alpha=0.3)
     return fig
 
@@ -205,16 +212,19 @@ def piano_roll(row: Mapping[str, Any]) -> Figure:
     ax.set_yticks(ticks, [_pitch_name(p) for p in ticks])
     ax.set(ylabel="pitch (C and G labelled)", xlim=(-0.5, beats + 0.5),
            title=f"{row['window_id']}: {float(row['bpm']):.1f} BPM, {spb} steps per beat, latency "
-                 f"{float(row['latency_ms']):.1f} ms removed; bar = played note (| = its grid step)")
+                 f"{float(row['latency_ms']):.1f} ms removed; box = played note, | = its grid step")
     fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="MIDI velocity")
     pedal = np.asarray(row["pedal"], dtype=np.float64)
     ax_pedal.fill_between(np.arange(len(pedal) + 1) / spb, np.append(pedal, pedal[-1:]), step="post",
                           color="0.5", alpha=0.6)
     ax_pedal.set(ylim=(0, 127), ylabel="pedal\n(CC64)", xlabel=f"time in beats from the window start "
                  f"(1 beat = {60.0 / float(row['bpm']):.3f} s; bar lines dark, steps light)")
-    ax_pedal.set_xticks(np.arange(0, beats + 1, bpb))
+    ax_pedal.set_xticks(np.arange(0, beats + 1e-9, 1.0), minor=True)
+    ax_pedal.set_xticks(np.arange(0, beats + 1e-9, bpb))
     valid = int(row["valid_steps"])
     if valid < steps:
         for a in (ax, ax_pedal):
             a.axvspan(valid / spb, beats + 0.5, color="0.85", zorder=-1)
+        ax.text((valid / spb + beats) / 2, high + 1.5, "after the end of the recording", ha="center", va="top",
+                fontsize=9, color="0.3")
     return fig

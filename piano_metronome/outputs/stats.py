@@ -373,8 +373,8 @@ def checks_markdown(rows: list[SubsetAlignment]) -> list[str]:
                      f"{a.key_disagreements} | {len(a.quantized)} | {a.rejected} |")
     quantized = [rid for a in rows for rid in a.quantized]
     if quantized:
-        lines += ["", f"Recordings whose onsets sit on the grid within {QUANTIZED_SD_MS:g} ms (quantized before export, "
-                  f"so their offsets carry no human timing): {', '.join(f'`{r}`' for r in quantized)}."]
+        lines += ["", f"Recordings whose onsets sit on the grid within {QUANTIZED_SD_MS:g} ms (probably quantized "
+                  f"before export, so their offsets carry no human timing): {', '.join(f'`{r}`' for r in quantized)}."]
     return lines
 
 

@@ -1,0 +1,85 @@
+"""``piano-metronome align``: align one MIDI file and show its report (for musicians checking a take)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import typer
+
+from piano_metronome.commands.common import align_options, console, fail, parse_latency
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``align`` command."""
+    app.command("align")(align_file)
+
+
+def align_file(
+    midi: Path = typer.Argument(..., help="A MIDI file recorded to a click.", exists=False),
+    steps_per_beat: int = typer.Option(4, "--steps-per-beat", "-s", help="Sub-beats per beat: 4 = 16ths, 2 = 8ths."),
+    bpm: str = typer.Option("", help="BPM you noted (default: from a '<id>_<bpm>_<key>.mid' name)."),
+    key: str = typer.Option("", help="Key you noted, e.g. 'C', 'Bbm' (default: from the file name)."),
+    beats: Path = typer.Option(None, help="Beat-list sidecar: JSON {'beats': [s…], 'downbeats': [bool…]} or "
+                               "one time per line."),
+    click_track: str = typer.Option(None, help="Track (name or index) whose notes are the click, if the file has one."),
+    click_pitch: int = typer.Option(None, help="Only notes of this pitch on the click track are clicks."),
+    latency: str = typer.Option("robust", help="'robust', 'none', or a fixed number of ms."),
+    as_json: bool = typer.Option(False, "--json", help="Print the full report as JSON on stdout."),
+) -> None:
+    """Check one take before adding it: which grid fits, latency, timing spread, key, notes dropped.
+
+    Exit codes: 0 aligned; 1 rejected (the reason is printed); 2 bad arguments.
+    """
+    from piano_metronome.inputs.manifest import parse_file_name
+    from piano_metronome.inputs.midi import ClickSpec, RecordingError, read_midi
+    from piano_metronome.processing.align import RecordingInfo, align
+
+    if not midi.is_file():
+        raise fail(f"{midi}: no such file")
+    if not (bpm and key):
+        try:
+            _, name_bpm, name_key = parse_file_name(midi.name)
+            bpm, key = bpm or name_bpm, key or name_key
+        except RecordingError:
+            pass
+    info = RecordingInfo(midi.stem, "local", "train", steps_per_beat, bpm, key, beats)
+    try:
+        click = None
+        if click_track is not None:
+            click = ClickSpec(int(click_track) if click_track.isdigit() else click_track, click_pitch)
+        report = align(read_midi(midi, click), info, align_options(64, None, parse_latency(latency))).report
+    except RecordingError as exc:
+        typer.echo(f"rejected {exc.path}: {exc.reason}", err=True)
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps(asdict(report), indent=1, sort_keys=True))
+        return
+    _print_report(report, console())
+
+
+def _print_report(report, out) -> None:
+    """The report as a two-column table a person can read."""
+    from rich.table import Table
+
+    table = Table(title=report.path, show_header=False)
+    rows = [
+        ("grid", f"{report.grid_source} (concentration {report.fit_concentration:.3f})"),
+        ("candidates", ", ".join(f"{c['source']} {c['bpm']:.2f} BPM → {c['score']:.3f}" for c in report.candidates)),
+        ("BPM labelled / tempo map / fitted", f"{report.bpm_labelled} / {report.bpm_tempo_map} / {report.bpm_fitted}"),
+        ("drift over the take", f"{report.drift_ms:.1f} ms"),
+        ("grid shift", f"{report.grid_shift_steps} sub-beat(s)"),
+        ("latency", f"{report.latency_ms:.1f} ms (negative = early)"),
+        ("timing SD", f"{report.timing_sd_ms:.1f} ms; mean |offset| {report.mean_abs_offset:.3f} step; "
+                      f"{report.share_beyond_035:.2%} beyond 0.35 step"),
+        ("notes", f"{report.notes_input} in, {report.notes_placed} placed, dropped {report.dropped or 'none'}"),
+        ("windows", f"{report.windows} (+{report.windows_empty} empty skipped)"),
+        ("key", f"label {report.key_label or '–'}, estimated {report.key_estimated} "
+                f"(confidence {report.key_confidence:.2f})"),
+    ]
+    for name, value in rows:
+        table.add_row(name, str(value))
+    out.print(table)
+    for line in report.conflicts + report.warnings:
+        out.print(f"[yellow]•[/] {line}")
