@@ -10,9 +10,12 @@ OPTION_RAW = typer.Option(None, "--raw", help="Raw folder with manifest.csv, dem
 
 def console():
     """A rich console on stderr for progress and tables (stdout stays for machine output)."""
+    import shutil
+
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    # 120 columns when not a terminal (CI logs, pipes): rich's 80 would fold the summary table
+    return Console(stderr=True, highlight=False, width=shutil.get_terminal_size((120, 24)).columns)
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

@@ -58,6 +58,9 @@ def key_signature(key_index: int) -> int:
     return tonic if key_index < 12 else (tonic + 3) % 12
 
 
+_SIGNATURES = np.array([key_signature(k) for k in range(24)])
+
+
 @dataclass(frozen=True)
 class KeyEstimate:
     """A key estimated from notes, with a confidence in [0, 1]."""
@@ -83,7 +86,6 @@ def estimate_key(pitches: np.ndarray, weights: np.ndarray | None = None) -> KeyE
         return KeyEstimate(key=0, correlation=0.0, confidence=0.0)
     corr = _PROFILES @ (hist / norm)
     best = int(np.argmax(corr))
-    signatures = np.array([key_signature(k) for k in range(24)])
-    other = corr[signatures != signatures[best]].max()
+    other = corr[_SIGNATURES != _SIGNATURES[best]].max()
     margin = float(corr[best] - other)
     return KeyEstimate(key=best, correlation=float(corr[best]), confidence=float(np.clip(margin / 0.3, 0, 1)))
