@@ -196,3 +196,16 @@ def test_corpus_build_loads_and_splits_by_recording(corpus_build, corpus):
 def test_dense_reproduces_alignment_on_corpus(corpus_build, corpus):
     rows = [r for r in read_manifest(ROOT / "raw_midi" / "manifest.csv")]
     assert check_dense_reproduces_alignment(corpus_build, "all", rows, [corpus]) == 431_594
+
+
+def test_num_proc_build_loads_the_same_windows(tmp_path, demo_build):
+    from rich.console import Console
+
+    from piano_metronome.outputs.build import run_build
+
+    out = tmp_path / "np"
+    run_build(None, out, ["demo"], None, AlignOptions(), 2, Console(quiet=True))
+    for split in ("train", "validation", "test"):
+        a = load_dataset(str(out), "demo", split=split)
+        b = load_dataset(str(demo_build), "demo", split=split)
+        assert a["window_id"] == b["window_id"] and a["note_offset"] == b["note_offset"]

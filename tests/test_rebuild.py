@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from io import StringIO
 from pathlib import Path
 
@@ -61,8 +62,8 @@ def test_fresh_build_rebuilds_identical(demo_dataset: Path) -> None:
 def test_edited_recording_is_named(tmp_path: Path, demo_dataset: Path) -> None:
     raw = raw_copy(tmp_path)
     louder_note(raw / "demo" / EDITED, 40)
-    rows = [r if r.file_name != EDITED else r.__class__(**{**vars(r), "size": (raw / "demo" / EDITED).stat().st_size,
-                                                           "sha256": sha256_file(raw / "demo" / EDITED)})
+    path = raw / "demo" / EDITED
+    rows = [r if r.file_name != EDITED else replace(r, size=path.stat().st_size, sha256=sha256_file(path))
             for r in read_manifest(raw / "demo" / "manifest.csv")]
     write_manifest(rows, raw / "demo" / "manifest.csv")  # a contributor re-recorded the take
     report = rebuild(demo_dataset, raw, None, quiet())

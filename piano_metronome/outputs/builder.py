@@ -86,15 +86,22 @@ class PianoMetronome(datasets.ArrowBasedBuilder):
         sources = [Path(s) for s in self.config.sources] or [raw]
         rows = config_rows(raw, self.config.subsets)
         spool = Path(self.config.spool_dir) if self.config.spool_dir else None
-        return [
-            datasets.SplitGenerator(name=split, gen_kwargs={
-                "rows": [r for r in rows if r.split == split], "sources": sources,
-                "spools": [str(spool / f"{s}-{split}.arrow") for s in self.config.subsets] if spool else []})
-            for split in SPLITS
-            if any(r.split == split for r in rows)
-        ]
+        # datasets shards work (num_proc) over the one list-valued argument: the spools when the
+        # build command aligned already, else the rows; everything else goes as a tuple
+        generators = []
+        for split in SPLITS:
+            split_rows = [r for r in rows if r.split == split]
+            if not split_rows:
+                continue
+            if spool:
+                kwargs = {"rows": tuple(split_rows), "sources": tuple(sources),
+                          "spools": [str(spool / f"{s}-{split}.arrow") for s in self.config.subsets]}
+            else:
+                kwargs = {"rows": split_rows, "sources": tuple(sources), "spools": ()}
+            generators.append(datasets.SplitGenerator(name=split, gen_kwargs=kwargs))
+        return generators
 
-    def _generate_tables(self, rows: list[ManifestRow], sources: list[Path], spools: list[str]):
+    def _generate_tables(self, rows: list[ManifestRow], sources: tuple[Path, ...], spools: list[str]):
         if spools:
             yield from _read_spools(spools)
             return
