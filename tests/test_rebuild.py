@@ -89,7 +89,8 @@ def test_recording_edited_behind_the_manifest(tmp_path: Path, demo_dataset: Path
     files = by_path(report)
     assert any(line.startswith("2 row(s) only in the dataset: demo/dc/000, demo/dc/001")
                for line in files[SHARD][1]), files[SHARD]
-    assert any(line.startswith("rejected.demo/dc: (absent) → \"sha256") for line in files["build_report.json"][1])
+    assert any(line.startswith(f"rejected.demo/dc: (absent) → \"demo/{EDITED}: sha256")
+               for line in files["build_report.json"][1]), files["build_report.json"]
 
 
 def test_not_a_built_dataset(tmp_path: Path) -> None:
@@ -97,3 +98,12 @@ def test_not_a_built_dataset(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["rebuild", str(tmp_path / "ds")])
     assert result.exit_code == 2
     assert "build_report.json" in result.output
+
+
+def test_missing_recording_is_named_with_a_hint(tmp_path: Path, demo_dataset: Path) -> None:
+    raw = raw_copy(tmp_path)
+    (raw / "demo" / EDITED).unlink()
+    report = rebuild(demo_dataset, raw, None, quiet())
+    assert report.notes == [f"1 recording(s) were not found (e.g. demo/{EDITED}): bring them with "
+                            "`piano-metronome fetch`, or pass --raw / --corpus"]
+    assert by_path(report)[SHARD][0] == DIFFERS

@@ -23,7 +23,7 @@ HELP = (
 
 
 def rebuild(
-    dataset: Path = typer.Argument(Path("dataset"), help="The dataset folder to verify."),
+    dataset: Path = typer.Argument(Path("dataset"), metavar="DIR", help="The dataset folder to verify."),
     raw: Path | None = OPTION_RAW,
     corpus: Path | None = typer.Option(None, "--corpus", help="Also look for recordings here (<dir>/d1, <dir>/d2); "
                                        "$PIANO_METRONOME_CORPUS is used too."),
@@ -72,6 +72,8 @@ def print_report(report) -> None:
     verdict = ("[green]byte-identical[/]" if not different else
                f"[bold red]{len(different)} of {len(report.files)} file(s) differ[/]")
     out.print(f"{verdict} ({report.seconds:.1f} s)")
+    for note in report.notes:
+        out.print(f"[yellow]note[/]: {escape(note)}")
 
 
 def register(app: typer.Typer) -> None:

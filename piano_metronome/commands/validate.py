@@ -31,7 +31,7 @@ SHOWN = 5
 
 
 def validate(
-    path: Path | None = typer.Argument(None, show_default=False,
+    path: Path | None = typer.Argument(None, show_default=False, metavar="DIR",
                                        help="Dataset folder (default: dataset); with --raw, the raw folder "
                                             "(default: raw_midi)."),
     raw: bool = typer.Option(False, "--raw", help="Check the raw recordings against their manifest instead."),

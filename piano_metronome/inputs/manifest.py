@@ -132,6 +132,12 @@ class ManifestProblem:
     def __str__(self) -> str:
         return f"{self.manifest} line {self.line}: {self.reason}"
 
+    def describe(self, root: Path) -> str:
+        """The line with the manifest named relative to ``root``, so reports do not depend on the checkout."""
+        manifest = Path(self.manifest)
+        name = manifest.relative_to(root).as_posix() if manifest.is_relative_to(root) else manifest.name
+        return f"{name} line {self.line}: {self.reason}"
+
 
 def _parse_record(record: dict, line: int, manifest: str, seen: dict[str, int]) -> ManifestRow | ManifestProblem:
     """One CSV record → a row, or the problem that makes it unusable (so the others still build)."""

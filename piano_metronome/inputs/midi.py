@@ -19,6 +19,7 @@ MAX_EVENTS = 1_000_000
 #: event takes at least 2 bytes, so this admits every file under MAX_EVENTS of plain note data).
 MAX_FILE_BYTES = 32 * 1024 * 1024
 SUSTAIN_CC = 64
+MAX_BEATS_PER_BAR = 32
 
 
 class RecordingError(ValueError):
@@ -187,6 +188,8 @@ def _meter(score, name: str) -> tuple[int, int]:
     changes = sum(1 for i in range(1, len(sigs)) if sigs[i][1:] != sigs[i - 1][1:])
     if den != 4:
         raise RecordingError(name, f"unsupported meter {num}/{den} (only x/4 meters have a quarter-note click)")
+    if not 1 <= num <= MAX_BEATS_PER_BAR:
+        raise RecordingError(name, f"implausible meter {num}/{den} (1 to {MAX_BEATS_PER_BAR} beats per bar)")
     return num, changes
 
 

@@ -152,9 +152,11 @@ def write_build_report(summary: BuildSummary, options: AlignOptions, out: Path) 
     report = {
         "configs": summary.configs,
         "recordings": len(summary.results),
-        "rejected": {r.row.recording_id: r.report.reason for r in summary.rejected},
+        "rejected": {r.row.recording_id: f"{r.row.subset}/{r.row.file_name}: {r.report.reason}"
+                     for r in summary.rejected},
         "manifest_problems": summary.manifest_problems,
-        "input_warnings": {r.row.recording_id: list(r.input_warnings) for r in summary.results if r.input_warnings},
+        "input_warnings": {r.row.recording_id: [f"{r.row.subset}/{r.row.file_name}: {w}" for w in r.input_warnings]
+                           for r in summary.results if r.input_warnings},
         "dropped_notes": dict(sorted(summary.dropped().items())),
         "align_options": {k: v for k, v in vars(options).items()},
     }
@@ -249,7 +251,7 @@ def run_build(raw: Path | None, out: Path, configs: list[str] | None, corpus: Pa
     try:
         results = _align_with_progress(rows, sources, options, console, staging / ".work" / "spool")
         summary = _write_folder(raw, out, staging, configs, sources, options, num_proc, results,
-                                [str(p) for p in problems])
+                                [p.describe(raw) for p in problems])
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

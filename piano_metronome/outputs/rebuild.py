@@ -50,6 +50,7 @@ class RebuildReport:
     configs: list[str]
     files: list[FileResult] = field(default_factory=list)
     seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
 
     @property
     def identical(self) -> bool:
@@ -59,7 +60,7 @@ class RebuildReport:
     def as_dict(self) -> dict:
         """For ``--json``."""
         return {"dataset": self.dataset, "rebuilt": self.rebuilt, "configs": self.configs,
-                "identical": self.identical, "seconds": round(self.seconds, 3),
+                "identical": self.identical, "seconds": round(self.seconds, 3), "notes": self.notes,
                 "files": [vars(f) for f in self.files]}
 
 
@@ -83,13 +84,9 @@ def read_build_options(dataset: Path):
 
 def clear_process_caches() -> None:
     """Forget every recording aligned earlier in this process: the rebuild must read the files anew."""
-    from piano_metronome.outputs import tables
     from piano_metronome.processing.pipeline import clear_cache
 
     clear_cache()
-    cache = getattr(tables, "TABLE_CACHE", None)  # windows kept per recording by the build
-    if cache is not None:
-        cache.clear()
 
 
 def rebuild(dataset: Path, raw: Path | None, corpus: Path | None, console, keep: Path | None = None) -> RebuildReport:
@@ -102,12 +99,22 @@ def rebuild(dataset: Path, raw: Path | None, corpus: Path | None, console, keep:
     try:
         out = keep if keep is not None else work / "dataset"
         clear_process_caches()
-        run_build(raw, out, configs, corpus, options, None, console)
+        summary = run_build(raw, out, configs, corpus, options, None, console)
         result = RebuildReport(str(dataset), str(out), configs, compare_folders(dataset, out))
+        result.notes = missing_note(summary)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def missing_note(summary) -> list[str]:
+    """A hint when recordings were not found: then the difference is the raw folder, not the dataset."""
+    missing = [r.row for r in summary.rejected if r.report.reason.startswith("file missing")]
+    if not missing:
+        return []
+    return [f"{len(missing)} recording(s) were not found (e.g. {missing[0].subset}/{missing[0].file_name}): bring "
+            "them with `piano-metronome fetch`, or pass --raw / --corpus"]
 
 
 def _files(root: Path) -> dict[str, Path]:

@@ -5,8 +5,8 @@ tempo event per window at the window's BPM and 960 ticks per beat (an offset sur
 1/240 step on a 16th grid). Velocities are the stored MIDI integers, durations come from
 ``note_duration`` and the sustain pedal is written back as CC64, one event per *change*.
 
-No event may start before tick 0, yet a window's first hit is often early (offsets reach
-−0.7 step for rolled chords, and a re-applied latency moves everything earlier). The whole
+No event may start before tick 0, yet a window's first hit is often early (offsets go below
+−0.5 step for rolled chords, and a re-applied latency moves everything earlier). The whole
 window is then delayed by a **lead-in** of whole beats (whole beats, so the sub-beat grid,
 and with it a re-alignment, stays where it was). The lead-in and everything else needed to
 map the file back to the window is written into the file as a JSON marker at tick 0

@@ -310,6 +310,8 @@ def _period_scale(grid: Grid, onsets: np.ndarray, steps_per_beat: int, horizon: 
     Notes of one step are averaged first, so a chord counts once (its notes share one timing).
     """
     chosen = onsets[: np.searchsorted(onsets, horizon, side="right")]  # onsets are sorted
+    if len(chosen) < 3:  # a take that starts late: no evidence before this horizon yet
+        return 1.0, np.inf
     steps_f = grid.rescaled(scale).seconds_to_beats(chosen) * steps_per_beat
     _, phase = concentration(steps_f)
     step = np.floor(steps_f - phase + 0.5)  # non-decreasing, so equal steps are adjacent
@@ -433,6 +435,13 @@ def _drop(mask: np.ndarray, reason: str, report: AlignmentReport) -> None:
         report.dropped[reason] = report.dropped.get(reason, 0) + n
 
 
+def _stored_offsets(offset: np.ndarray) -> np.ndarray:
+    """Offsets as stored (float32); one just below +0.5 must not round up to 0.5, outside [−0.5, 0.5)."""
+    stored = offset.astype(np.float32)
+    stored[(offset < 0.5) & (stored >= 0.5)] = np.nextafter(np.float32(0.5), np.float32(0))
+    return stored
+
+
 def _place(performance: Performance, info: RecordingInfo, options: AlignOptions, report: AlignmentReport,
            grid: Grid, latency_s: float, steps_f: np.ndarray, step: np.ndarray) -> AlignedPerformance:
     """Keep one note per cell, drop what cannot be placed (counted), cut windows, fill the report."""
@@ -452,7 +461,7 @@ def _place(performance: Performance, info: RecordingInfo, options: AlignOptions,
     _drop(~first, "same_cell_collision", report)
     keep = order[first]  # sorted by (step, key) already
     notes = AlignedNotes(
-        step=step[keep], key=key[keep].astype(np.int8), offset=offset[keep].astype(np.float32),
+        step=step[keep], key=key[keep].astype(np.int8), offset=_stored_offsets(offset[keep]),
         velocity=performance.velocities[keep].astype(np.uint8), duration=duration[keep].astype(np.float32),
     )
     total_steps = int(notes.step.max()) + 1 if len(keep) else 0

@@ -72,8 +72,7 @@ def tempo_map_grid(performance: Performance) -> Grid:
     """The grid a DAW's click follows: the file's tempo map from tick 0."""
     tm = performance.tempo_map
     beats = tm.change_ticks / tm.ticks_per_beat
-    if len(beats) == 1:
-        beats = np.array([beats[0], beats[0] + 1.0])
+    beats = np.append(beats, beats[-1] + 1.0)  # a knot after the last change, so its tempo is extrapolated
     return Grid("tempo_map", beats.astype(np.float64), tm.beats_to_seconds(beats), performance.beats_per_bar)
 
 

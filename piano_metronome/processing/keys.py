@@ -86,6 +86,6 @@ def estimate_key(pitches: np.ndarray, weights: np.ndarray | None = None) -> KeyE
         return KeyEstimate(key=0, correlation=0.0, confidence=0.0)
     corr = _PROFILES @ (hist / norm)
     best = int(np.argmax(corr))
-    other = corr[_SIGNATURES != _SIGNATURES[best]].max()
+    other = corr[_SIGNATURES[best] != _SIGNATURES].max()
     margin = float(corr[best] - other)
     return KeyEstimate(key=best, correlation=float(corr[best]), confidence=float(np.clip(margin / 0.3, 0, 1)))

@@ -71,10 +71,10 @@ def process_row(row: ManifestRow, sources: list[Path], options: AlignOptions) ->
         path = find_file(row, sources)
     except RecordingError as exc:
         return rejected(row, exc.path, exc.reason)
-    if path is None:
-        where = ", ".join(str(s) for s in sources)
-        return rejected(row, f"{row.subset}/{row.file_name}", f"file missing (looked in {where}; run "
-                        "`piano-metronome fetch`)")
+    if path is None:  # the reason names no absolute path: it is stored, and must not depend on the machine
+        where = "the raw folder" + (f" or {len(sources) - 1} other source folder(s)" if len(sources) > 1 else "")
+        return rejected(row, f"{row.subset}/{row.file_name}", f"file missing: {row.subset}/{row.file_name} is "
+                        f"not in {where}; run `piano-metronome fetch`")
     key = (str(path), row, options)
     if key in _CACHE:
         return _CACHE[key]
