@@ -66,6 +66,8 @@ def test_sigkill_leaves_the_previous_dataset_intact(tmp_path: Path, demo_dataset
     debris = [p.name for p in tmp_path.iterdir() if p.name != "dataset"]
     assert all(name.startswith(".dataset.building-") for name in debris), debris  # hidden, beside OUT
     _loads(out, tmp_path / "cache")
+    assert build_process(out).wait(timeout=120) == 0  # the next build clears a killed build's leftovers
+    assert [p.name for p in tmp_path.iterdir() if p.name not in ("dataset", "cache")] == []
 
 
 def _loads(out: Path, cache: Path) -> None:

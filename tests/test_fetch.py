@@ -239,3 +239,14 @@ def test_silent_server_times_out_and_is_not_retried(fake_source: tuple[Path, Pat
     assert len(lines) == 5
     assert "no answer from 127.0.0.1" in lines[0] and "within 0.5 s" in lines[0]
     assert all(": not tried: no answer" in line for line in lines[1:])
+
+
+def test_a_bad_manifest_row_does_not_stop_the_others(fake_source, tmp_path):
+    src, manifest = fake_source
+    lines = manifest.read_text().splitlines()
+    manifest.write_text("\n".join(lines + [lines[1]]) + "\n")  # the first recording's row again
+    raw = tmp_path / "raw"
+    result = run(manifest, raw, "--from", src)
+    assert result.exit_code == 1
+    assert "repeats" in result.output and "skipped manifest row" in result.output
+    assert len([p for p in all_files(raw) if p.endswith(".mid")]) == 5

@@ -87,15 +87,19 @@ def fetch(
     if source_dir is not None and not source_dir.is_dir():
         typer.echo(f"error: --from {source_dir}: no such folder", err=True)
         raise typer.Exit(1)
+    problems: list = []
     try:
-        rows = read_manifest(manifest)
+        rows = read_manifest(manifest, problems)  # a bad row is reported, the others still come
     except (RecordingError, OSError) as exc:
         typer.echo(f"error: cannot use manifest {manifest}: {exc}", err=True)
         raise typer.Exit(1) from None
+    for problem in problems:
+        typer.echo(f"skipped manifest row: {problem}", err=True)
     summary = _run_with_progress(rows, Fetcher(raw, source_dir, timeout))
     typer.echo(_summary_line(summary, raw))
-    if summary.failed:
-        typer.echo(f"error: {len(summary.failed)} of {len(rows)} files failed (listed above)", err=True)
+    if summary.failed or problems:
+        typer.echo(f"error: {len(summary.failed)} of {len(rows)} files failed (listed above)"
+                   + (f"; {len(problems)} manifest row(s) skipped" if problems else ""), err=True)
         raise typer.Exit(1)
 
 

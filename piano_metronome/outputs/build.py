@@ -21,6 +21,7 @@ from pathlib import Path
 import pyarrow as pa
 from rich.markup import escape
 
+from piano_metronome import __version__
 from piano_metronome.inputs.manifest import ManifestRow
 from piano_metronome.outputs.schema import RECORDINGS_CONFIG, RECORDINGS_SPLIT
 from piano_metronome.processing.align import AlignOptions
@@ -159,6 +160,7 @@ def write_build_report(summary: BuildSummary, options: AlignOptions, out: Path) 
                            for r in summary.results if r.input_warnings},
         "dropped_notes": dict(sorted(summary.dropped().items())),
         "align_options": {k: v for k, v in vars(options).items()},
+        "piano_metronome_version": __version__,  # so `rebuild` can tell a code change from a data change
     }
     (out / BUILD_REPORT).write_text(json.dumps(report, indent=1, sort_keys=True) + "\n", encoding="utf-8")
 
@@ -192,10 +194,37 @@ def swap_in(new: Path, out: Path) -> None:
     shutil.rmtree(old)
 
 
+def _pid_alive(pid: int) -> bool:
+    """Whether a process with this id still runs (signal 0 checks without sending anything)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_staging(out: Path) -> list[Path]:
+    """Delete staging folders of earlier builds of ``out`` whose process is gone (killed builds)."""
+    removed = []
+    for folder in out.parent.glob(f".{out.name}.building-*"):
+        pid = folder.name.rsplit("building-", 1)[1].split("-", 1)[0]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
 def staging_dir(out: Path) -> Path:
-    """A fresh temporary folder beside ``out`` (same file system, so the swap is a rename)."""
+    """A fresh temporary folder beside ``out`` (same file system, so the swap is a rename).
+
+    Its name carries the build's process id, so a later build can tell a killed build's
+    leftovers (removed) from a build still running beside it (left alone).
+    """
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
+    remove_stale_staging(out)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-{os.getpid()}-", dir=out.parent))
     staging.chmod(0o755)  # mkdtemp makes it private; a dataset folder is meant to be shared
     return staging
 
