@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -21,6 +22,8 @@ def build(
                                      "Default: all four when the corpus is present, else demo."),
     corpus: Path = typer.Option(None, "--corpus", help="Also look for recordings here (<dir>/d1, <dir>/d2); "
                                 "$PIANO_METRONOME_CORPUS is used too."),
+    jobs: int = typer.Option(min(2, os.cpu_count() or 1), "--jobs", "-j", help="Processes aligning recordings "
+                             "(whole subsets per process; default: 2, or 1 on a one-core machine)."),
     num_proc: int = typer.Option(None, "--num-proc", help="Processes for writing shards (datasets' num_proc)."),
     window_steps: int = typer.Option(64, help="Steps per window."),
     hop_steps: int = typer.Option(None, help="Steps between window starts (default: window steps, no overlap)."),
@@ -41,6 +44,6 @@ def build(
     from piano_metronome.outputs.build import run_build
 
     options = align_options(window_steps, hop_steps, parse_latency(latency))
-    summary = run_build(raw, out, config or None, corpus, options, num_proc, console())
+    summary = run_build(raw, out, config or None, corpus, options, num_proc, console(), jobs)
     if strict and summary.rejected:
         raise typer.Exit(1)

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -253,7 +254,7 @@ def corpus_available(raw: Path, sources: list[Path]) -> bool:
 
 
 def run_build(raw: Path | None, out: Path, configs: list[str] | None, corpus: Path | None, options: AlignOptions,
-              num_proc: int | None, console) -> BuildSummary:
+              num_proc: int | None, console, jobs: int = 1) -> BuildSummary:
     """The whole build, with a progress bar and a summary table; see the ``build`` command."""
     import typer
 
@@ -278,7 +279,7 @@ def run_build(raw: Path | None, out: Path, configs: list[str] | None, corpus: Pa
         console.print(f"[red]manifest row skipped[/] {escape(str(problem))}")
     staging = staging_dir(out)
     try:
-        results = _align_with_progress(rows, sources, options, console, staging / ".work" / "spool")
+        results = _align_with_progress(rows, sources, options, console, staging / ".work" / "spool", jobs)
         summary = _write_folder(raw, out, staging, configs, sources, options, num_proc, results,
                                 [p.describe(raw) for p in problems])
     except BaseException:
@@ -311,10 +312,24 @@ def _rows_for(raw: Path, subsets: tuple[str, ...], config_rows, problems: list |
 
 
 def _align_with_progress(rows: list[ManifestRow], sources: list[Path], options: AlignOptions,
-                         console, spool_dir: Path) -> list[RecordingResult]:
-    """Align every recording with a progress bar; rejections are printed as they happen."""
+                         console, spool_dir: Path, jobs: int = 1) -> list[RecordingResult]:
+    """Align every recording with a progress bar; rejections are printed as they happen.
+
+    With ``jobs`` > 1, whole subsets go to forked workers (forked before the progress bar's
+    thread starts); the parent aligns the first group itself and then collects the others.
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from piano_metronome.outputs import workers
+
+    groups = workers.partition(rows, jobs) if jobs > 1 and workers.can_fork() else [rows]
+    spool_dir.mkdir(parents=True, exist_ok=True)
+
+    def run(group: list[ManifestRow], progress=None) -> list[RecordingResult]:
+        return process_all(group, sources, options, progress, spool_dir)
+
+    started = time.monotonic()
+    children = [workers.start(g, run, spool_dir.parent / f"reports-{i}.json") for i, g in enumerate(groups[1:])]
     with Progress(TextColumn("aligning"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as bar:
         task = bar.add_task("align", total=len(rows))
@@ -326,7 +341,17 @@ def _align_with_progress(rows: list[ManifestRow], sources: list[Path], options: 
                 console.print(f"[yellow]warning[/] {escape(result.report.path)}: {escape(warning)}")
             bar.advance(task)
 
-        return process_all(rows, sources, options, advance, spool_dir)
+        results = run(groups[0], advance)
+        for child in children:
+            got = workers.collect(child, timeout_s=max(120.0, 20 * (time.monotonic() - started)))
+            if got is None:
+                console.print("[yellow]a worker process failed; aligning its recordings here[/]")
+                got = run(child.rows)
+            for result in got:
+                advance(result)
+            results += got
+    order = {row.recording_id: i for i, row in enumerate(rows)}
+    return sorted(results, key=lambda r: order[r.row.recording_id])
 
 
 def _write_folder(raw: Path, out: Path, staging: Path, configs: list[str], sources: list[Path],

@@ -300,7 +300,8 @@ def _robust_line(x: np.ndarray, y: np.ndarray, iterations: int = 3) -> tuple[flo
 
 
 #: Prior SD of the period scale per grid source: a click is exact, a typed label only roughly right.
-PERIOD_PRIOR_SD = {"tempo_map": 2e-5, "click_track": 2e-5, "beat_sidecar": 1e-3, "label_bpm": 0.05}
+CLICK_PRIOR_SD = 2e-5
+PERIOD_PRIOR_SD = {"tempo_map": CLICK_PRIOR_SD, "click_track": CLICK_PRIOR_SD, "beat_sidecar": 1e-3, "label_bpm": 0.05}
 
 
 def _period_scale(grid: Grid, onsets: np.ndarray, steps_per_beat: int, horizon: float,
@@ -327,15 +328,17 @@ def _fit_grid(chosen: Candidate, onsets: np.ndarray, steps_per_beat: int, option
     """Fit the exact period from the notes, with the chosen grid as prior.
 
     Onsets are regressed on the prior's times of their steps, over a horizon that grows
-    fourfold from 10 s to the whole take (so a label a few percent off cannot wrap the step count),
-    and the slope is shrunk towards the prior by its standard error (``PERIOD_PRIOR_SD``).
+    fourfold from 10 s to the whole take (so a label a few percent off cannot wrap the step count;
+    a click is too exact to wrap, so its fit takes the whole take at once), and the slope is
+    shrunk towards the prior by its standard error (``PERIOD_PRIOR_SD``).
     A click is kept unless the notes drift from it by more than ``drift_tolerance_steps``
     over the take (a slowly changing latency drifts 20–40 ms in the corpus and is no reason
     to leave the click); a BPM label is only a claim, so its fit replaces it.
     """
     grid = chosen.grid
     tau = PERIOD_PRIOR_SD.get(grid.source, 1e-3)
-    scale, horizon, end = 1.0, 10.0, float(onsets.max())
+    end = float(onsets.max())
+    scale, horizon = 1.0, (10.0 if tau > CLICK_PRIOR_SD else end)
     while True:
         b, se = _period_scale(grid, onsets, steps_per_beat, horizon, scale)
         if np.isfinite(se) and se > 0:
