@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+import typer
 
 from piano_metronome.paths import CORPUS_ENV
 
@@ -75,3 +76,11 @@ def demo_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("demo-build") / "dataset"
     run_build(PROJECT_ROOT / "raw_midi", out, ["demo"], None, AlignOptions(), None, Console(file=StringIO()))
     return out
+
+
+def command_app(register) -> typer.Typer:
+    """A typer app with one command module's commands (plus a no-op, so each stays a named sub-command)."""
+    app = typer.Typer()
+    register(app)
+    app.command("noop")(lambda: None)
+    return app

@@ -16,6 +16,7 @@ pytest.importorskip("matplotlib")
 from piano_metronome.commands.plot import FIGURES, register  # noqa: E402
 from piano_metronome.outputs import plots  # noqa: E402
 from piano_metronome.outputs.stats import every_window, read_recordings  # noqa: E402
+from tests.conftest import command_app
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -23,10 +24,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture()
 def app() -> typer.Typer:
     """A typer app with just ``plot`` (and a no-op so it stays a named sub-command)."""
-    app = typer.Typer()
-    register(app)
-    app.command("noop")(lambda: None)
-    return app
+    return command_app(register)
 
 
 def assert_pngs(folder: Path, names: list[str]) -> None:

@@ -7,15 +7,12 @@ import typer
 from typer.testing import CliRunner
 
 from piano_metronome.commands.publish import register
-from tests.conftest import build_dataset
+from tests.conftest import build_dataset, command_app
 
 
 @pytest.fixture(scope="module")
 def app() -> typer.Typer:
-    app = typer.Typer()
-    register(app)
-    app.command("noop")(lambda: None)
-    return app
+    return command_app(register)
 
 
 def test_dry_run_lists_every_file(app, tmp_path, monkeypatch):

@@ -29,6 +29,7 @@ from piano_metronome.outputs.render import (
 )
 from piano_metronome.outputs.stats import read_windows, window_shards
 from piano_metronome.processing.align import AlignOptions, RecordingInfo, align
+from tests.conftest import command_app
 
 #: Offsets and durations survive to a tick (1/240 step on 16ths) plus, at a half-step tie, one tick more.
 STEP_TOLERANCE = 1e-2
@@ -290,10 +291,7 @@ def test_render_performance_thresholds_and_clips() -> None:
 @pytest.fixture()
 def runner_app() -> typer.Typer:
     """A typer app with just ``render`` (and a no-op so it stays a named sub-command)."""
-    app = typer.Typer()
-    register(app)
-    app.command("noop")(lambda: None)
-    return app
+    return command_app(register)
 
 
 def test_cli_renders_a_window_and_a_recording(demo_dataset: Path, tmp_path: Path, runner_app) -> None:

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from piano_metronome.commands.stats import register
 from piano_metronome.outputs.stats import folder_split_stats, folder_stats, stats_markdown
+from tests.conftest import command_app
 
 
 def arrow(path: Path) -> pa.Table:
@@ -81,10 +82,7 @@ def test_corpus_stats_match_the_files(corpus_build: Path) -> None:
 @pytest.fixture()
 def app() -> typer.Typer:
     """A typer app with just ``stats`` (and a no-op so it stays a named sub-command)."""
-    app = typer.Typer()
-    register(app)
-    app.command("noop")(lambda: None)
-    return app
+    return command_app(register)
 
 
 def test_cli_formats(demo_dataset: Path, app: typer.Typer) -> None:

@@ -56,6 +56,7 @@ class TrainConfig:
     lr_min: float = 5e-5
     weight_decay: float = 1e-4  # AdamW decoupled decay; mild, dropout does most of the regularising
     grad_clip: float = 1.0  # LSTMs on 64 steps occasionally spike
+    ema_decay: float = 0.995  # weight averaging over the last ~200 steps (about 2.5 epochs of d1)
     patience: int = 8  # epochs without a better validation loss before stopping
     seed: int = 0  # seeds numpy (shuffling, augmentation) and torch (init, dropout, z noise)
     max_minutes: float = 25.0  # wall budget per run: the 30-minute reproduction target, with margin

@@ -1,12 +1,14 @@
-"""Training: seeded mini-batch AdamW, a learning rate halved on plateaus, early stopping.
+"""Training: seeded mini-batch AdamW, an EMA of the weights, a learning rate halved on plateaus, early stopping.
 
 The validation loss that drives both the schedule and early stopping is the honest one:
-the decoder with z = 0, the encoder never seeing the validation performance. The best
-weights (by that loss) are kept in memory and restored at the end.
+the decoder with z = 0, the encoder never seeing the validation performance. It is measured
+on an exponential moving average of the weights, which on ~3k windows is both better and far
+less noisy from epoch to epoch than the raw weights. The best averaged weights are restored.
 """
 
 from __future__ import annotations
 
+import copy
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -74,6 +76,24 @@ def validation_loss(model: HumanizerVAE, w: Windows) -> dict[str, float]:
     return {"velocity_mse": v_mse, "offset_mse": o_mse, "loss": v_mse + model.cfg.offset_weight * o_mse}
 
 
+class EMA:
+    """An exponential moving average of a model's weights (``.model`` is the averaged copy)."""
+
+    def __init__(self, model: HumanizerVAE, decay: float) -> None:
+        self.model = copy.deepcopy(model)
+        self.decay = decay
+        self.steps = 0
+
+    @torch.no_grad()
+    def update(self, model: HumanizerVAE) -> None:
+        """Move the average towards ``model``; the decay ramps up over the first steps
+        (1/10, 2/11, ...) so the average is not dragged back to the random initialisation."""
+        self.steps += 1
+        d = min(self.decay, self.steps / (self.steps + 9))
+        for e, p in zip(self.model.state_dict().values(), model.state_dict().values(), strict=True):
+            e.lerp_(p, 1.0 - d) if e.dtype.is_floating_point else e.copy_(p)
+
+
 @dataclass
 class History:
     """What happened in a run: one dict per epoch, the best epoch, and why it stopped."""
@@ -85,7 +105,7 @@ class History:
     seconds: float = 0.0
 
 
-def _train_epoch(model, opt, w: Windows, tcfg: TrainConfig, rng, progress: bool,
+def _train_epoch(model, ema: EMA, opt, w: Windows, tcfg: TrainConfig, rng, progress: bool,
                  epoch: int) -> dict[str, float]:
     """One pass over the training windows; returns the mean of each loss term."""
     from tqdm.auto import tqdm
@@ -103,6 +123,7 @@ def _train_epoch(model, opt, w: Windows, tcfg: TrainConfig, rng, progress: bool,
         losses["loss"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg.grad_clip)
         opt.step()
+        ema.update(model)
         for k, v in losses.items():
             sums[k] = sums.get(k, 0.0) + float(v.detach())
         bar.set_postfix(loss=f"{float(losses['loss'].detach()):.4f}")
@@ -115,13 +136,14 @@ def train(mcfg: ModelConfig, tcfg: TrainConfig, train_w: Windows, val_w: Windows
     seed_everything(tcfg.seed, tcfg.threads)
     rng = np.random.default_rng(tcfg.seed)
     model = HumanizerVAE(mcfg)
+    ema = EMA(model, tcfg.ema_decay)
     opt = torch.optim.AdamW(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=2, min_lr=tcfg.lr_min)
     hist, best_state, start = History(), None, time.monotonic()
     for epoch in range(1, tcfg.epochs + 1):
         t0 = time.monotonic()
-        tr = _train_epoch(model, opt, train_w, tcfg, rng, progress, epoch)
-        va = validation_loss(model, val_w)
+        tr = _train_epoch(model, ema, opt, train_w, tcfg, rng, progress, epoch)
+        va = validation_loss(ema.model, val_w)
         sched.step(va["loss"])
         row = {"epoch": epoch, **{f"train_{k}": v for k, v in tr.items()},
                **{f"val_{k}": v for k, v in va.items()},
@@ -130,7 +152,7 @@ def train(mcfg: ModelConfig, tcfg: TrainConfig, train_w: Windows, val_w: Windows
         better = va["loss"] < hist.best_loss
         if better:
             hist.best_loss, hist.best_epoch = va["loss"], epoch
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            best_state = {k: v.detach().clone() for k, v in ema.model.state_dict().items()}
         log(f"epoch {epoch:3d}  train loss {tr['loss']:.5f} (vel {tr['velocity_mse']:.5f}, "
             f"off {tr['offset_mse']:.5f}, kl {tr['kl']:.1f})  "
             f"val vel MSE {va['velocity_mse']:.5f}  val off MSE {va['offset_mse']:.5f}  "

@@ -60,8 +60,10 @@ class HumanizerVAE(nn.Module):
             nn.Linear(cfg.head_hidden, 2),
         )
         self.drop = nn.Dropout(cfg.dropout)
-        with torch.no_grad():  # start at the typical velocity (~0.35) and on the grid
-            self.head[-1].bias.copy_(torch.tensor([math.log(0.35 / 0.65), 0.0]))
+        with torch.no_grad():
+            self.head[-1].bias.copy_(torch.tensor([math.log(0.35 / 0.65), 0.0]))  # typical velocity, on grid
+            self.to_logvar.bias.fill_(-3.0)  # start with a sharp posterior, so z's signal is not drowned
+            #                                   in noise before the decoder learns to read it (collapse)
 
     def _grid(self, batch: dict, values: torch.Tensor) -> torch.Tensor:
         """Scatter one value per note into a (windows, steps, 88) grid, like the dataset's H/V/O."""

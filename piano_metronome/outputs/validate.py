@@ -25,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from piano_metronome.inputs.manifest import sha256_file
 from piano_metronome.outputs.schema import (
     NUM_KEYS,
     RECORDING_COLUMNS,
@@ -231,15 +232,6 @@ def validate_dataset(root: Path) -> Report:
     return report
 
 
-def _sha256(path: Path) -> str:
-    """Hex sha256 of a file, read in blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def read_checksums(path: Path) -> dict[str, str]:
     """``sha256sum`` lines → {relative path: digest}; raises ValueError on a malformed line."""
     listed = {}
@@ -270,7 +262,7 @@ def check_checksums(root: Path, check: Check) -> None:
             check.add(rel, "path escapes the dataset folder")
         elif not (root / rel).is_file():
             check.add(rel, "listed in the checksums but missing")
-        elif _sha256(root / rel) != digest:
+        elif sha256_file(root / rel) != digest:
             check.add(rel, f"sha256 differs from {CHECKSUM_FILE} (file changed or damaged)")
     on_disk = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()} - {CHECKSUM_FILE}
     for rel in sorted(on_disk - set(listed)):
