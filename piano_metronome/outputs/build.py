@@ -8,7 +8,6 @@ nothing carries a timestamp.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -23,7 +22,7 @@ import pyarrow as pa
 from rich.markup import escape
 
 from piano_metronome import __version__
-from piano_metronome.inputs.manifest import ManifestRow
+from piano_metronome.inputs.manifest import ManifestRow, sha256_file
 from piano_metronome.outputs.schema import RECORDINGS_CONFIG, RECORDINGS_SPLIT
 from piano_metronome.processing.align import AlignOptions
 from piano_metronome.processing.pipeline import RecordingResult, process_row
@@ -144,7 +143,7 @@ def write_checksums(out: Path) -> None:
     """sha256 of every file in the folder (sorted paths), in ``sha256sum -c`` format."""
     lines = []
     for path in sorted(p for p in out.rglob("*") if p.is_file() and p.name != CHECKSUM_FILE):
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        digest = sha256_file(path)  # in blocks: a shard is never read into memory whole
         lines.append(f"{digest}  {path.relative_to(out).as_posix()}\n")
     (out / CHECKSUM_FILE).write_text("".join(lines), encoding="utf-8")
 

@@ -147,6 +147,18 @@ def _sum_json(values: Iterable[str]) -> dict[str, int]:
     return dict(sorted(total.items()))
 
 
+def count_windows_and_notes(shards: list[Path]) -> tuple[int, int]:
+    """Windows and notes in shards, read one record batch at a time (flat memory on any size)."""
+    windows = notes = 0
+    for shard in shards:
+        with pa.OSFile(str(shard)) as source, pa.ipc.open_stream(source) as reader:
+            for batch in reader:
+                steps = batch.column("note_step")
+                windows += batch.num_rows
+                notes += steps.offsets[-1].as_py() - steps.offsets[0].as_py() if len(steps) else 0
+    return windows, notes
+
+
 def folder_split_stats(folder: Path) -> list[SplitStats]:
     """Per config and split: recordings, hours, drops, warnings (recordings table); windows, notes (shards)."""
     recordings = read_recordings(folder).to_pydict()
@@ -157,10 +169,10 @@ def folder_split_stats(folder: Path) -> list[SplitStats]:
             chosen = [i for i, (sub, spl) in enumerate(zip(recordings["subset"], recordings["split"], strict=True))
                       if sub in subsets and spl == split]
             ok = [i for i in chosen if recordings["status"][i] == "ok"]
-            steps = read_windows(folder, config, split, ["note_step"])["note_step"]
+            windows, notes = count_windows_and_notes(splits[split])
             rows.append(SplitStats(
                 config=config, split=split, recordings=len(ok), rejected=len(chosen) - len(ok),
-                windows=len(steps), notes=int(sum(len(c.values) for c in steps.chunks)),
+                windows=windows, notes=notes,
                 hours=float(sum(recordings["duration_s"][i] for i in ok)) / 3600.0,
                 dropped=_sum_json(recordings["dropped_json"][i] for i in ok),
                 warnings=sum(len(recordings["warnings"][i]) for i in ok),
