@@ -185,6 +185,11 @@ def step_feature_dim(max_sub_beats: int, max_beats: int) -> int:
     return max_sub_beats + max_beats + 1 + 1 + 1 + 12 + 1 + 1
 
 
+def valid_column(max_sub_beats: int, max_beats: int) -> int:
+    """Index of the per-step flag that is 1 inside the recording (0 past its end)."""
+    return max_sub_beats + max_beats
+
+
 def note_feature_dim(max_sub_beats: int, max_beats: int) -> int:
     """Width of the per-note features built by :func:`make_batch`."""
     return 1 + 12 + 1 + (1 + 2 * MAX_RANK + 4) + 3 + max_sub_beats + max_beats + 1

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from .config import ModelConfig
-from .features import note_feature_dim, step_feature_dim
+from .features import note_feature_dim, step_feature_dim, valid_column
 
 
 def _bilstm(n_in: int, hidden: int, layers: int, dropout: float) -> nn.LSTM:
@@ -46,8 +46,8 @@ class HumanizerVAE(nn.Module):
         self.roll = nn.Linear(cfg.n_keys, cfg.roll_dim)  # a score row (88 hits) -> a chord code
         self.perf = nn.Linear(3 * cfg.n_keys, cfg.roll_dim)  # [H, V, O] rows, for the encoder only
         self.encoder = _bilstm(cfg.roll_dim + s_dim, cfg.enc_hidden, 1, 0.0)
-        self.to_mu = nn.Linear(2 * cfg.enc_hidden, cfg.latent)
-        self.to_logvar = nn.Linear(2 * cfg.enc_hidden, cfg.latent)
+        self.to_mu = nn.Linear(4 * cfg.enc_hidden, cfg.latent)
+        self.to_logvar = nn.Linear(4 * cfg.enc_hidden, cfg.latent)
         self.decoder = _bilstm(cfg.roll_dim + s_dim + cfg.latent, cfg.dec_hidden, cfg.dec_layers, cfg.dropout)
         self.key_embed = nn.Embedding(cfg.n_keys, cfg.key_embed)
         note_in = 2 * cfg.dec_hidden + cfg.key_embed + n_dim
@@ -60,6 +60,7 @@ class HumanizerVAE(nn.Module):
             nn.Linear(cfg.head_hidden, 2),
         )
         self.drop = nn.Dropout(cfg.dropout)
+        self.valid_column = valid_column(cfg.max_sub_beats, cfg.max_beats)
         with torch.no_grad():
             self.head[-1].bias.copy_(torch.tensor([math.log(0.35 / 0.65), 0.0]))  # typical velocity, on grid
             self.to_logvar.bias.fill_(-3.0)  # start with a sharp posterior, so z's signal is not drowned
@@ -73,13 +74,16 @@ class HumanizerVAE(nn.Module):
         return grid
 
     def encode(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        """q(z | performance): mean and log-variance from the bi-LSTM's final states."""
+        """q(z | performance): mean and log-variance from the bi-LSTM's final states and its mean
+        over the window's steps (the mean is a direct route for "how loud was this window")."""
         ones = torch.ones_like(batch["velocity"])
         rows = torch.cat([self._grid(batch, ones), self._grid(batch, batch["velocity"]),
                           self._grid(batch, batch["offset"])], dim=-1)
         x = torch.cat([self.perf(rows), batch["step_features"]], dim=-1)
-        _, (h, _) = self.encoder(x)
-        summary = torch.cat([h[-2], h[-1]], dim=-1)  # forward's last step, backward's first
+        out, (h, _) = self.encoder(x)
+        valid = batch["step_features"][..., self.valid_column:self.valid_column + 1]
+        pooled = (out * valid).sum(1) / valid.sum(1).clamp(min=1.0)
+        summary = torch.cat([h[-2], h[-1], pooled], dim=-1)  # forward's last step, backward's first, mean
         return self.to_mu(summary), self.to_logvar(summary).clamp(-8.0, 8.0)
 
     def decode(self, batch: dict, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

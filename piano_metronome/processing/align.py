@@ -199,30 +199,30 @@ def _labelled_bpm(info: RecordingInfo, path: str) -> float | None:
 
 def _choose_grid(performance: Performance, info: RecordingInfo, options: AlignOptions,
                  report: AlignmentReport) -> Candidate:
-    """Score every grid source against the notes, record conflicts, reject a bad best fit."""
+    """Score every grid source against the notes, record conflicts, reject a bad best fit.
+
+    When nothing fits as given and there is a BPM label, the label is searched ±3 % (a typed
+    tempo may be rounded) before the recording is rejected.
+    """
     labelled = _labelled_bpm(info, performance.path)
     grids = candidate_grids(performance, labelled, info.beat_sidecar)
     if not performance.tempo_map.explicit:
         grids = grids[1:] or grids  # an implicit 120 qpm is no claim about this recording
     ranked = _prefer_clicks(score_candidates(grids, performance.onsets, info.steps_per_beat), options)
+    floor = max(options.min_concentration, 4.0 / np.sqrt(len(performance.onsets)))
+    if ranked[0].score < floor and labelled is not None:
+        refined = refine_label(labelled, performance, info.steps_per_beat)
+        ranked = _prefer_clicks(sorted([*ranked, refined], key=lambda c: -c.score), options)
     best = ranked[0]
     report.candidates = [c.as_dict() for c in ranked]
-    report.grid_source = best.grid.source
-    report.fit_concentration = round(best.score, 4)
+    report.grid_source, report.fit_concentration = best.grid.source, round(best.score, 4)
     report.bpm_labelled = labelled
     tempo_map = next((c for c in ranked if c.grid.source == "tempo_map"), None)
     report.bpm_tempo_map = round(tempo_map.bpm, 4) if tempo_map else None
-    floor = max(options.min_concentration, 4.0 / np.sqrt(len(performance.onsets)))
-    if best.score < floor and labelled is not None:
-        ranked = _prefer_clicks(sorted(ranked + [refine_label(labelled, performance, info.steps_per_beat)],
-                                       key=lambda c: -c.score), options)
-        best = ranked[0]
-        report.candidates = [c.as_dict() for c in ranked]
-        report.grid_source, report.fit_concentration = best.grid.source, round(best.score, 4)
     if best.score < floor:
         raise RecordingError(performance.path, f"no grid fits the notes: best {best.grid.source} at "
                              f"{best.bpm:.2f} BPM scores {best.score:.3f} < {floor:.3f}")
-    _note_conflicts(ranked, labelled, options, report)
+    _note_conflicts(ranked, options, report)
     return best
 
 
@@ -240,8 +240,7 @@ def _prefer_clicks(ranked: list[Candidate], options: AlignOptions) -> list[Candi
                                          _SOURCE_PRIORITY.get(c.grid.source, 9), -c.score))
 
 
-def _note_conflicts(ranked: list[Candidate], labelled: float | None, options: AlignOptions,
-                    report: AlignmentReport) -> None:
+def _note_conflicts(ranked: list[Candidate], options: AlignOptions, report: AlignmentReport) -> None:
     """Every disagreement between sources, with numbers, so the card can list them."""
     best = ranked[0]
     for other in ranked[1:]:
