@@ -346,8 +346,7 @@ def _fit_grid(chosen: Candidate, onsets: np.ndarray, steps_per_beat: int, option
         if horizon >= end:
             break
         horizon *= 4
-    span = float(grid.beats_to_seconds(np.array([grid.seconds_to_beats(np.array([end]))[0]]))[0])
-    report.drift_ms = round((scale - 1.0) * span * 1000.0, 3)
+    report.drift_ms = round((scale - 1.0) * end * 1000.0, 3)  # how far the fit and the prior part by the end
     report.bpm_fitted = round(chosen.bpm / scale, 4)
     step_ms = 60000.0 / chosen.bpm / steps_per_beat
     use_fit = grid.source == "label_bpm" or abs(report.drift_ms) > options.drift_tolerance_steps * step_ms
