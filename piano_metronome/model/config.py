@@ -34,8 +34,10 @@ class ModelConfig:
     note_hidden: int = 128  # its width per direction
     head_hidden: int = 192  # width of the per-note MLP that turns context + note features into V, O
     dropout: float = 0.2  # on LSTM outputs and in the head; the corpus is small (~3k windows/subset)
-    beta: float = 0.2  # KL weight, as in the released GrooVAE config
+    beta: float = 0.2  # KL weight as in the released GrooVAE config, with the KL spread over the notes
     free_bits: float = 8.0  # KL below this many bits (per window) is free, so z is used at all
+    prior_dropout: float = 0.5  # share of training windows decoded from z = 0, the honest evaluation
+    #                             mode, so the decoder is trained for the prediction it will make
     offset_weight: float = 1.0  # offsets (in steps) and velocities (0..1) have similar variance
     feature_version: int = FEATURE_VERSION
 

@@ -63,8 +63,8 @@ class HumanizerVAE(nn.Module):
         self.valid_column = valid_column(cfg.max_sub_beats, cfg.max_beats)
         with torch.no_grad():
             self.head[-1].bias.copy_(torch.tensor([math.log(0.35 / 0.65), 0.0]))  # typical velocity, on grid
-            self.to_logvar.bias.fill_(-3.0)  # start with a sharp posterior, so z's signal is not drowned
-            #                                   in noise before the decoder learns to read it (collapse)
+            self.to_logvar.bias.fill_(-1.0)  # a posterior sharper than the prior (KL ≈ the free bits), so
+            #                                   z's signal is not drowned in noise before the decoder reads it
 
     def _grid(self, batch: dict, values: torch.Tensor) -> torch.Tensor:
         """Scatter one value per note into a (windows, steps, 88) grid, like the dataset's H/V/O."""
@@ -118,14 +118,23 @@ class HumanizerVAE(nn.Module):
         else:
             mu, logvar = self.encode(batch)
             z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if z_mode == "sample" else mu
+            if z_mode == "sample" and self.training and self.cfg.prior_dropout > 0:
+                z = z * (torch.rand(b, 1) >= self.cfg.prior_dropout)  # some windows decoded from z = 0
         velocity, offset = self.decode(batch, z)
         return {"velocity": velocity, "offset": offset, "mu": mu, "logvar": logvar}
 
     def loss(self, batch: dict, out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """MSE of velocity and offset over the played notes, plus beta · max(KL − free bits, 0)."""
+        """MSE of velocity and offset over the played notes, plus beta · max(KL − free bits, 0) per note.
+
+        The KL is per window and the MSE per note, so the KL is spread over the batch's notes:
+        otherwise a nat of KL would cost as much as the whole window's reconstruction and the
+        posterior collapses onto the prior (z ignored; seen with ~60 notes a window).
+        """
         v_mse = nn.functional.mse_loss(out["velocity"], batch["velocity"])
         o_mse = nn.functional.mse_loss(out["offset"], batch["offset"])
         kl = 0.5 * (out["mu"].pow(2) + out["logvar"].exp() - 1.0 - out["logvar"]).sum(-1).mean()
         free_nats = self.cfg.free_bits * math.log(2.0)
-        total = v_mse + self.cfg.offset_weight * o_mse + self.cfg.beta * torch.clamp(kl - free_nats, min=0.0)
+        per_note = out["mu"].shape[0] / max(len(batch["velocity"]), 1)
+        kl_term = self.cfg.beta * torch.clamp(kl - free_nats, min=0.0) * per_note
+        total = v_mse + self.cfg.offset_weight * o_mse + kl_term
         return {"loss": total, "velocity_mse": v_mse, "offset_mse": o_mse, "kl": kl}

@@ -112,11 +112,26 @@ class PianoMetronome(datasets.ArrowBasedBuilder):
                 yield row.recording_id, windows_table(result.aligned, options)
 
 
+#: Windows per record batch in the shards: few large batches read far faster than one per recording.
+SHARD_BATCH_ROWS = 1000
+
+
 def _read_spools(spools: list[str]):
-    """Windows aligned earlier in this build, batch by batch, in recording order."""
+    """Windows aligned earlier in this build, in recording order, regrouped into batches of
+    ``SHARD_BATCH_ROWS`` windows (one small batch per recording would slow every reader)."""
+    pending: list[pa.RecordBatch] = []
+    rows = 0
     for spool in spools:
         if not Path(spool).is_file():  # no recording of this subset landed in this split
             continue
         with pa.OSFile(spool) as source, pa.ipc.open_stream(source) as reader:
-            for index, batch in enumerate(reader):
-                yield f"{spool}:{index}", pa.Table.from_batches([batch])
+            for batch in reader:
+                pending.append(batch)
+                rows += batch.num_rows
+                if rows >= SHARD_BATCH_ROWS:
+                    table = pa.Table.from_batches(pending).combine_chunks()
+                    yield f"{spool}:{rows}", table.slice(0, SHARD_BATCH_ROWS)
+                    rest = table.slice(SHARD_BATCH_ROWS)
+                    pending, rows = rest.to_batches(), rest.num_rows
+    if rows:
+        yield "end", pa.Table.from_batches(pending).combine_chunks()
