@@ -209,3 +209,11 @@ def test_num_proc_build_loads_the_same_windows(tmp_path, demo_build):
         a = load_dataset(str(out), "demo", split=split)
         b = load_dataset(str(demo_build), "demo", split=split)
         assert a["window_id"] == b["window_id"] and a["note_offset"] == b["note_offset"]
+
+
+def test_plain_schema_has_the_declared_types():
+    """Workers write spools without importing datasets; the types must be the declared ones."""
+    from piano_metronome.outputs.schema import RECORDING_COLUMNS, plain_arrow_schema
+
+    for columns in (WINDOW_COLUMNS, RECORDING_COLUMNS):
+        assert plain_arrow_schema(columns).equals(arrow_schema(columns), check_metadata=False)

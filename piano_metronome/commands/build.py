@@ -22,8 +22,9 @@ def build(
                                      "Default: all four when the corpus is present, else demo."),
     corpus: Path = typer.Option(None, "--corpus", help="Also look for recordings here (<dir>/d1, <dir>/d2); "
                                 "$PIANO_METRONOME_CORPUS is used too."),
-    jobs: int = typer.Option(min(2, os.cpu_count() or 1), "--jobs", "-j", help="Processes aligning recordings "
-                             "(whole subsets per process; default: 2, or 1 on a one-core machine)."),
+    jobs: int = typer.Option(min(2, os.cpu_count() or 1), "--jobs", "-j", help="Worker processes aligning "
+                             "recordings, whole subsets each, while the main process prepares the writer "
+                             "(1: align in the main process; default: 2, or 1 on a one-core machine)."),
     num_proc: int = typer.Option(None, "--num-proc", help="Processes for writing shards (datasets' num_proc)."),
     window_steps: int = typer.Option(64, help="Steps per window."),
     hop_steps: int = typer.Option(None, help="Steps between window starts (default: window steps, no overlap)."),

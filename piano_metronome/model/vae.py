@@ -11,11 +11,14 @@ GrooVAE's "humanize" setting, for 88 keys instead of 9 drums::
              ->  velocity in (0, 1) and offset in (-0.5, 0.5) steps
 
 Training minimises MSE of velocity and offset over the notes that were played, plus
-beta * max(KL - free bits, 0). At evaluation the encoder must not see the performance it is
-asked to predict, so z is the prior mean (zero); a posterior reconstruction exists but only
-as a labelled diagnostic. The head is per note rather than a dense 88-wide layer because
-most of what sets a velocity is the note's role (top of the chord, register, beat), and a
-shared MLP sees it for every key with the same weights.
+beta * max(KL - free bits, 0) spread over the window's notes. At evaluation the encoder must
+not see the performance it is asked to predict, so z is the prior mean (zero); a share of
+the training windows (``prior_dropout``) is decoded from z = 0 too, so the decoder is trained
+for that prediction. The posterior reconstruction is only a labelled diagnostic.
+
+The head is per note rather than a dense 88-wide layer because most of what sets a velocity
+is the note's role (top of the chord, register, beat), and a shared MLP sees it for every key
+with the same weights.
 """
 
 from __future__ import annotations

@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import tempfile
-import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -242,7 +241,7 @@ def plan_sources(raw: Path, corpus: Path | None) -> list[Path]:
 
 def corpus_available(raw: Path, sources: list[Path]) -> bool:
     """Whether the corpus manifest exists and at least one of its files can be found."""
-    from piano_metronome.outputs.builder import config_rows
+    from piano_metronome.outputs.configs import config_rows
     from piano_metronome.processing.pipeline import find_file
 
     try:
@@ -257,7 +256,7 @@ def run_build(raw: Path | None, out: Path, configs: list[str] | None, corpus: Pa
     """The whole build, with a progress bar and a summary table; see the ``build`` command."""
     import typer
 
-    from piano_metronome.outputs.builder import CONFIG_SUBSETS, config_rows
+    from piano_metronome.outputs.configs import CONFIG_SUBSETS, config_rows
     from piano_metronome.paths import raw_dir
 
     raw = raw_dir(raw)
@@ -314,43 +313,63 @@ def _align_with_progress(rows: list[ManifestRow], sources: list[Path], options: 
                          console, spool_dir: Path, jobs: int = 1) -> list[RecordingResult]:
     """Align every recording with a progress bar; rejections are printed as they happen.
 
-    With ``jobs`` > 1, whole subsets go to forked workers (forked before the progress bar's
-    thread starts); the parent aligns the first group itself and then collects the others.
+    With ``jobs`` > 1, that many forked workers align whole subsets (forked before the
+    progress bar's thread starts, and before ``datasets`` is imported) while this process
+    imports the dataset writer, the slowest import of the build; a failed worker is redone here.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from piano_metronome.outputs import workers
 
-    groups = workers.partition(rows, jobs) if jobs > 1 and workers.can_fork() else [rows]
     spool_dir.mkdir(parents=True, exist_ok=True)
 
     def run(group: list[ManifestRow], progress=None) -> list[RecordingResult]:
         return process_all(group, sources, options, progress, spool_dir)
 
-    started = time.monotonic()
-    children = [workers.start(g, run, spool_dir.parent / f"reports-{i}.json") for i, g in enumerate(groups[1:])]
+    parallel = jobs > 1 and workers.can_fork() and len(rows) > 1
+    if parallel:
+        _import_aligner()
+    groups = workers.partition(rows, jobs) if parallel else []
+    children = [workers.start(g, run, spool_dir.parent / f"reports-{i}.json") for i, g in enumerate(groups)]
     with Progress(TextColumn("aligning"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as bar:
         task = bar.add_task("align", total=len(rows))
 
-        def advance(result: RecordingResult) -> None:
+        def report(result: RecordingResult) -> None:
             if not result.ok:
                 console.print(f"[red]rejected[/] {escape(result.report.path)}: {escape(result.report.reason)}")
             for warning in result.input_warnings:
                 console.print(f"[yellow]warning[/] {escape(result.report.path)}: {escape(warning)}")
-            bar.advance(task)
 
-        results = run(groups[0], advance)
+        if not children:
+            return run(rows, lambda result: (report(result), bar.advance(task)))
+        _import_writer()
+        results: list[RecordingResult] = []
         for child in children:
-            got = workers.collect(child, timeout_s=max(120.0, 20 * (time.monotonic() - started)))
+            got = workers.collect(child, timeout_s=600.0, on_progress=lambda n: bar.advance(task, n))
             if got is None:
                 console.print("[yellow]a worker process failed; aligning its recordings here[/]")
                 got = run(child.rows)
             for result in got:
-                advance(result)
+                report(result)
             results += got
+        bar.update(task, completed=len(rows))
     order = {row.recording_id: i for i, row in enumerate(rows)}
     return sorted(results, key=lambda r: order[r.row.recording_id])
+
+
+def _import_aligner() -> None:
+    """Import once, before forking, what every worker would otherwise import for itself."""
+    import pandas  # noqa: F401  (pyarrow imports it on the first array of strings; datasets needs it too)
+    import symusic  # noqa: F401
+
+
+def _import_writer() -> None:
+    """Import what writing the folder needs, while workers align (it takes as long as aligning)."""
+    import datasets  # noqa: F401
+    import huggingface_hub.repocard  # noqa: F401
+
+    import piano_metronome.outputs.builder  # noqa: F401
 
 
 def _write_folder(raw: Path, out: Path, staging: Path, configs: list[str], sources: list[Path],
@@ -385,7 +404,7 @@ def print_summary(summary: BuildSummary, console) -> None:
     """The table a person reads at the end of a build."""
     from rich.table import Table
 
-    from piano_metronome.outputs.builder import CONFIG_SUBSETS
+    from piano_metronome.outputs.configs import CONFIG_SUBSETS
     from piano_metronome.outputs.stats import split_stats
 
     table = Table(title=f"built {summary.out}")

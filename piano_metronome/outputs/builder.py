@@ -12,10 +12,10 @@ from pathlib import Path
 import datasets
 import pyarrow as pa
 
-from piano_metronome.inputs.manifest import SPLITS, ManifestRow, read_manifest
+from piano_metronome.inputs.manifest import SPLITS, ManifestRow
+from piano_metronome.outputs.configs import CONFIG_SUBSETS, config_rows
 from piano_metronome.outputs.schema import features
 from piano_metronome.outputs.tables import windows_table
-from piano_metronome.paths import DEMO_SUBSET, MANIFEST_NAME
 from piano_metronome.processing.align import AlignOptions
 from piano_metronome.processing.pipeline import process_row
 
@@ -37,9 +37,6 @@ CITATION = """@misc{leathwick2020piano,
   year = {2019}
 }"""
 
-CONFIG_SUBSETS = {"d1": ("d1",), "d2": ("d2",), "all": ("d1", "d2"), "demo": (DEMO_SUBSET,)}
-
-
 class PianoMetronomeConfig(datasets.BuilderConfig):
     """A config: which subsets it holds, where the raw files are, and the alignment options."""
 
@@ -50,21 +47,6 @@ class PianoMetronomeConfig(datasets.BuilderConfig):
         self.sources = sources
         self.align_options = align_options or AlignOptions()
         self.spool_dir = spool_dir  # set by the build command: windows already aligned, per subset and split
-
-
-def manifest_path(raw: Path, subsets: tuple[str, ...]) -> Path:
-    """The demo takes keep their own manifest in ``raw_midi/demo/``; the corpus uses ``raw_midi/``."""
-    return raw / DEMO_SUBSET / MANIFEST_NAME if subsets == (DEMO_SUBSET,) else raw / MANIFEST_NAME
-
-
-def config_rows(raw: Path, subsets: tuple[str, ...], problems: list | None = None) -> list[ManifestRow]:
-    """The manifest rows of a config, sorted by recording id (the order of windows in shards).
-
-    Bad manifest rows are skipped (and appended to ``problems`` when given): one bad row must
-    not stop the others from building.
-    """
-    rows = read_manifest(manifest_path(raw, subsets), [] if problems is None else problems)
-    return sorted((r for r in rows if r.subset in subsets), key=lambda r: r.recording_id)
 
 
 class PianoMetronome(datasets.ArrowBasedBuilder):

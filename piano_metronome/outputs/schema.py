@@ -121,3 +121,22 @@ def features(columns: tuple[Column, ...] = WINDOW_COLUMNS):
 def arrow_schema(columns: tuple[Column, ...] = WINDOW_COLUMNS):
     """The Arrow schema with the features embedded, so any reader gets ClassLabels back."""
     return features(columns).arrow_schema
+
+
+def _plain_type(dtype: str):
+    """The Arrow type of a column type string (a ClassLabel is stored as int64)."""
+    import pyarrow as pa
+
+    if dtype == "key":
+        return pa.int64()
+    if dtype.startswith("list<"):
+        return pa.list_(_plain_type(dtype[5:-1]))
+    return pa.type_for_alias(dtype)
+
+
+def plain_arrow_schema(columns: tuple[Column, ...] = WINDOW_COLUMNS):
+    """The same Arrow types without the embedded ``datasets`` features, built without importing
+    ``datasets`` (alignment workers use it; the shards ``datasets`` writes carry the features)."""
+    import pyarrow as pa
+
+    return pa.schema([pa.field(c.name, _plain_type(c.dtype)) for c in columns])

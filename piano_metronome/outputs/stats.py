@@ -131,7 +131,7 @@ def every_window(folder: Path, columns: list[str] | None = None) -> pa.Table:
 
 def config_subsets(folder: Path, config: str) -> tuple[str, ...]:
     """The subsets a config holds: the builder's definition, else what its shards contain."""
-    from piano_metronome.outputs.builder import CONFIG_SUBSETS
+    from piano_metronome.outputs.configs import CONFIG_SUBSETS
 
     if config in CONFIG_SUBSETS:
         return CONFIG_SUBSETS[config]

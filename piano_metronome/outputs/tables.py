@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pyarrow as pa
 
-from piano_metronome.outputs.schema import RECORDING_COLUMNS, WINDOW_COLUMNS, arrow_schema
+from piano_metronome.outputs.schema import RECORDING_COLUMNS, WINDOW_COLUMNS, arrow_schema, plain_arrow_schema
 from piano_metronome.processing.align import AlignedPerformance, AlignmentReport, AlignOptions
 from piano_metronome.processing.keys import KEY_NAMES, key_signature, parse_key
 
@@ -21,10 +21,10 @@ _RECORDING_SCHEMA = None
 
 
 def window_schema() -> pa.Schema:
-    """The windows' Arrow schema (built once: it imports ``datasets``)."""
+    """The windows' Arrow types (features are attached by the ``datasets`` writer), built once."""
     global _WINDOW_SCHEMA
     if _WINDOW_SCHEMA is None:
-        _WINDOW_SCHEMA = arrow_schema(WINDOW_COLUMNS)
+        _WINDOW_SCHEMA = plain_arrow_schema(WINDOW_COLUMNS)
     return _WINDOW_SCHEMA
 
 

@@ -622,7 +622,7 @@ def check_accounting(shards: list[Shard], recordings: pa.Table | None, check: Ch
     _check_reports(rows, check)
     found = _placed_per_recording(shards)
     by_id = {r["recording_id"]: r for r in rows}
-    from piano_metronome.outputs.builder import CONFIG_SUBSETS
+    from piano_metronome.outputs.configs import CONFIG_SUBSETS
 
     for config, placed in sorted(found.items()):
         for rid, (windows, notes) in sorted(placed.items()):

@@ -1,7 +1,9 @@
 """Align recordings in forked worker processes, one group of subsets each, with no pickle.
 
-Each worker writes its windows to its own spool files (spools are per subset and split, and a
-subset never spans two workers) and its reports as JSON; the parent reads them back. A worker
+While workers align, the parent imports what writing the dataset needs (``datasets`` alone
+takes about as long to import as the whole corpus takes to align). Each worker writes its
+windows to its own spool files (spools are per subset and split, and a subset never spans
+two workers) and its reports as JSON; the parent reads them back. A worker
 that fails or hangs is killed and its recordings are aligned again in the parent, so a worker
 problem can slow a build down but never change what it writes.
 """
@@ -23,11 +25,15 @@ from piano_metronome.processing.pipeline import RecordingResult
 
 @dataclass(frozen=True)
 class Worker:
-    """A forked child aligning ``rows``; it leaves its reports in ``report_path``."""
+    """A forked child aligning ``rows``; it leaves its reports in ``report_path``.
+
+    It writes one byte to ``progress_fd`` per recording done, so the parent can draw progress.
+    """
 
     pid: int
     rows: list[ManifestRow]
     report_path: Path
+    progress_fd: int
 
 
 def can_fork() -> bool:
@@ -64,33 +70,50 @@ def result_from_json(data: dict) -> RecordingResult:
                            tuple(data["input_warnings"]))
 
 
-def start(rows: list[ManifestRow], run: Callable[[list[ManifestRow]], list[RecordingResult]],
-          report_path: Path) -> Worker:
-    """Fork a child that runs ``run(rows)`` and writes the results as JSON, then exits."""
+def start(rows: list[ManifestRow], run: Callable[..., list[RecordingResult]], report_path: Path) -> Worker:
+    """Fork a child that runs ``run(rows, progress)`` and writes the results as JSON, then exits."""
+    read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: never return into the caller's code
         code = 1
         try:
-            results = run(rows)
+            os.close(read_fd)
+            results = run(rows, lambda _result: os.write(write_fd, b"."))
             report_path.write_text(json.dumps([result_to_json(r) for r in results]), encoding="utf-8")
             code = 0
         finally:
             os._exit(code)
-    return Worker(pid, rows, report_path)
+    os.close(write_fd)
+    os.set_blocking(read_fd, False)
+    return Worker(pid, rows, report_path, read_fd)
 
 
-def collect(worker: Worker, timeout_s: float) -> list[RecordingResult] | None:
+def _progress(worker: Worker) -> int:
+    """Recordings the worker finished since the last call."""
+    try:
+        return len(os.read(worker.progress_fd, 65536))
+    except BlockingIOError:
+        return 0
+
+
+def collect(worker: Worker, timeout_s: float,
+            on_progress: Callable[[int], None] | None = None) -> list[RecordingResult] | None:
     """The worker's results, or None if it failed or outlived ``timeout_s`` (it is then killed)."""
     deadline = time.monotonic() + timeout_s
-    while True:
-        pid, status = os.waitpid(worker.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.monotonic() > deadline:
-            os.kill(worker.pid, signal.SIGKILL)
-            os.waitpid(worker.pid, 0)
-            return None
-        time.sleep(0.005)
+    try:
+        while True:
+            if on_progress:
+                on_progress(_progress(worker))
+            pid, status = os.waitpid(worker.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                os.kill(worker.pid, signal.SIGKILL)
+                os.waitpid(worker.pid, 0)
+                return None
+            time.sleep(0.005)
+    finally:
+        os.close(worker.progress_fd)
     if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
         return None
     try:
