@@ -37,18 +37,24 @@ def test_result_json_round_trip():
 
 @pytest.mark.skipif(not workers.can_fork(), reason="fork is POSIX-only")
 def test_worker_results_and_failure(tmp_path):
-    def run(rows):
-        return [process_row(r, [ROOT / "raw_midi"], AlignOptions()) for r in rows]
+    def run(rows, progress=None):
+        results = [process_row(r, [ROOT / "raw_midi"], AlignOptions()) for r in rows]
+        for result in results:
+            if progress:
+                progress(result)
+        return results
 
-    good = workers.collect(workers.start(DEMO_ROWS, run, tmp_path / "ok.json"), timeout_s=60)
+    ticks: list[int] = []
+    good = workers.collect(workers.start(DEMO_ROWS, run, tmp_path / "ok.json"), timeout_s=60, on_progress=ticks.append)
     assert [r.report for r in good] == [r.report for r in run(DEMO_ROWS)]
+    assert sum(ticks) == len(DEMO_ROWS)  # one progress byte per recording
 
-    def crash(rows):
+    def crash(rows, progress=None):
         raise RuntimeError("boom")
 
     assert workers.collect(workers.start(DEMO_ROWS, crash, tmp_path / "bad.json"), timeout_s=60) is None
 
-    def hang(rows):
+    def hang(rows, progress=None):
         import time
 
         time.sleep(60)
