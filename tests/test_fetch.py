@@ -20,20 +20,14 @@ from typer.testing import CliRunner
 from piano_metronome.commands import fetch as fetch_command
 from piano_metronome.inputs import fetch as f
 from piano_metronome.inputs import manifest as m
+from tests.conftest import command_app
 
 COMMITTED = Path(__file__).resolve().parent.parent / "raw_midi" / "manifest.csv"
 
 
 def make_app() -> typer.Typer:
-    """A bare app with only the fetch command, so these tests do not depend on other commands."""
-    app = typer.Typer(add_completion=False)
-
-    @app.callback()
-    def _root() -> None:
-        """Keeps ``fetch`` a named sub-command, as in the real tool."""
-
-    fetch_command.register(app)
-    return app
+    """A bare app with only this command, so these tests do not depend on other commands."""
+    return command_app(fetch_command.register)
 
 
 def run(manifest: Path, raw: Path, *args: str | Path):

@@ -18,20 +18,14 @@ from typer.testing import CliRunner
 from piano_metronome.commands import manifest as manifest_command
 from piano_metronome.inputs import manifest as m
 from piano_metronome.inputs.midi import RecordingError
+from tests.conftest import command_app
 
 COMMITTED = Path(__file__).resolve().parent.parent / "raw_midi" / "manifest.csv"
 
 
 def make_app() -> typer.Typer:
-    """A bare app with only the manifest command, so these tests do not depend on other commands."""
-    app = typer.Typer(add_completion=False)
-
-    @app.callback()
-    def _root() -> None:
-        """Keeps ``manifest`` a named sub-command, as in the real tool."""
-
-    manifest_command.register(app)
-    return app
+    """A bare app with only this command, so these tests do not depend on other commands."""
+    return command_app(manifest_command.register)
 
 
 def run(*args: str | Path):
