@@ -100,13 +100,3 @@ def evaluate_checkpoint(data_dir: str | Path, checkpoint: str | Path, split: str
     train_w = load_windows(data_dir, config, "train")
     eval_w = load_windows(data_dir, config, split)
     return evaluate_predictions(train_w, eval_w, model_predictions(model, eval_w, posterior))
-
-
-def summary_line(tables: dict[str, list[Row]]) -> str:
-    """One line per subset: the honest model's velocity MSE and timing MAE, for logs."""
-    parts = []
-    for subset, rows in tables.items():
-        r = rows[0]
-        parts.append(f"{subset}: vel MSE {r.velocity_mse:.5f}, timing MAE {r.timing_mae_ms:.2f} ms")
-    return "; ".join(parts)
-

@@ -767,8 +767,9 @@ def _check_recording(row, sources: list[Path], options, checks: _RawChecks) -> N
         checks.midi.add(name, f"file too large ({size:,} bytes > {MAX_FILE_BYTES:,})")
         return
     data = path.read_bytes()
-    if hashlib.sha256(data).hexdigest() != row.sha256:
-        checks.sha256.add(name, f"sha256 {hashlib.sha256(data).hexdigest()[:12]}…, the manifest says "
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != row.sha256:
+        checks.sha256.add(name, f"sha256 {digest[:12]}…, the manifest says "
                                 f"{row.sha256[:12]}… (file changed since the manifest was made)")
     try:
         performance = parse_midi_bytes(data, name)

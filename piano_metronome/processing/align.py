@@ -16,7 +16,6 @@ GrooVAE uses the opposite sign (positive = early) and scales by 2; ``-offset * 2
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -542,10 +541,3 @@ def _check_accounting(report: AlignmentReport, path: str) -> None:
         raise AssertionError(f"{path}: accounting broken: {report.notes_input} input ≠ "
                              f"{report.notes_placed} placed + {report.notes_dropped} dropped")
 
-
-def dropped_totals(reports: list[AlignmentReport]) -> Counter:
-    """Dropped notes by reason over many recordings."""
-    total: Counter = Counter()
-    for report in reports:
-        total.update(report.dropped)
-    return total

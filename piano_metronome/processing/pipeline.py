@@ -42,7 +42,11 @@ _CACHE: dict[tuple, RecordingResult] = {}
 
 
 def info_of(row: ManifestRow) -> RecordingInfo:
-    """The alignment's view of a manifest row (a beat sidecar ``<stem>.beats.json`` if present)."""
+    """The alignment's view of a manifest row.
+
+    Beat sidecars are not read in dataset builds: the manifest does not checksum them, so a
+    build from them could not be verified (``piano-metronome align --beats`` takes one).
+    """
     return RecordingInfo(
         recording_id=row.recording_id, subset=row.subset, split=row.split, steps_per_beat=row.steps_per_beat,
         labelled_bpm=row.labelled_bpm, labelled_key=row.labelled_key,
