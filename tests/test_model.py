@@ -149,6 +149,7 @@ def test_evaluate_table_has_model_and_trivial_rows(data):
     v = np.full(val.num_notes, w.note_velocity.mean(), dtype=np.float32)
     tables = evaluate_predictions(w, val, {"constant": (v, np.zeros(val.num_notes, np.float32))})
     rows = {r.name: r for r in tables["demo"]}
+    assert set(tables) == {"demo", "demo, velocity >= 6 (author's protocol)"}
     assert set(rows) == {"constant", "training-mean velocity", "mean velocity by position and register",
                          "zero offset", "mean offset by position"}
     mean_row = rows["training-mean velocity"]
@@ -156,6 +157,46 @@ def test_evaluate_table_has_model_and_trivial_rows(data):
     assert rows["constant"].timing_mae_ms == pytest.approx(rows["zero offset"].timing_mae_ms)
     assert rows["mean offset by position"].timing_mae_ms < rows["zero offset"].timing_mae_ms
     assert rows["training-mean velocity"].timing_mae_ms is None
+
+
+def test_author_protocol_table_drops_soft_notes(data):
+    """The second table per subset scores and fits only notes with velocity >= 6, like the author."""
+    from piano_metronome.model.evaluate import AUTHOR_MIN_VELOCITY, author_table_name
+
+    w, _ = data
+    table = fake_table(8, "validation", 1)
+    soft = pa.array([[3] + v[1:] for v in table.column("note_velocity").to_pylist()], pa.list_(pa.uint8()))
+    val = windows_from_table(table.set_column(table.schema.get_field_index("note_velocity"), "note_velocity", soft))
+    v = np.full(val.num_notes, 0.5, dtype=np.float32)
+    tables = evaluate_predictions(w, val, {"half": (v, np.zeros(val.num_notes, np.float32))})
+    full, author = tables["demo"], tables[author_table_name("demo")]
+    loud = np.rint(val.note_velocity * 127) >= AUTHOR_MIN_VELOCITY
+    assert full[0].notes == val.num_notes and author[0].notes == int(loud.sum()) < val.num_notes
+    assert author[0].velocity_mse == pytest.approx(float(np.mean((0.5 - val.note_velocity[loud]) ** 2)))
+    mean_row = next(r for r in author if r.name == "training-mean velocity")
+    expected = np.mean((w.note_velocity[np.rint(w.note_velocity * 127) >= 6].mean() - val.note_velocity[loud]) ** 2)
+    assert mean_row.velocity_mse == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_teacher_forcing_sees_only_the_previous_velocity(data):
+    """Honest predictions ignore every velocity; teacher-forced ones read the previous note's
+    velocity and never the note's own or a later one."""
+    w, _ = data
+    model = HumanizerVAE(ModelConfig(**TINY)).eval()
+    batch = make_batch(w, np.arange(2))
+    i = 5  # a note inside the first window
+    changed = {**batch, "velocity": batch["velocity"].clone()}
+    changed["velocity"][i:] = 1.0 - changed["velocity"][i:]  # the note itself and everything after it
+    with torch.no_grad():
+        for teacher in (False, True):
+            a = model(batch, z_mode="prior", teacher_forced=teacher)["velocity"]
+            b = model(changed, z_mode="prior", teacher_forced=teacher)["velocity"]
+            assert torch.equal(a[:i + 1], b[:i + 1]), teacher
+        changed["velocity"][i - 1] = 1.0 - changed["velocity"][i - 1]
+        honest = model(batch, z_mode="prior")["velocity"]
+        assert torch.equal(honest, model(changed, z_mode="prior")["velocity"])
+        forced = model(changed, z_mode="prior", teacher_forced=True)["velocity"]
+        assert not torch.equal(forced[i], model(batch, z_mode="prior", teacher_forced=True)["velocity"][i])
 
 
 def test_grids_match_the_dense_helper(data):
@@ -244,3 +285,37 @@ def test_bad_override_is_a_clean_error(tmp_path: Path):
     register(app)
     res = CliRunner().invoke(app, ["baseline", "train", "--data", str(tmp_path), "--set", "nope=1"])
     assert res.exit_code == 2 and "nope=1" in res.output
+
+
+def test_select_on_teacher_forced_picks_the_best_teacher_forced_epoch(data):
+    """select_on=teacher_forced keeps the epoch with the lowest teacher-forced velocity MSE;
+    an unknown choice fails before any training."""
+    w, val = data
+    mcfg, tcfg = _tiny(epochs=3, select_on="teacher_forced")
+    _, hist = train(mcfg, tcfg, w, val, log=lambda _: None, progress=False)
+    forced = [e["val_velocity_mse_teacher_forced"] for e in hist.epochs]
+    assert hist.best_loss == min(forced) and hist.best_epoch == 1 + int(np.argmin(forced))
+    with pytest.raises(ValueError, match="select_on"):
+        train(mcfg, TrainConfig(epochs=1, select_on="bogus"), w, val, log=lambda _: None, progress=False)
+    with pytest.raises(ValueError, match="ar_hidden"):
+        train(ModelConfig(**TINY, ar_hidden=0), tcfg, w, val, log=lambda _: None, progress=False)
+
+
+def test_teacher_forced_only_checkpoint_refuses_to_humanize(tmp_path: Path):
+    """A model trained with ar_hide = 0 never learnt the score-only prediction: humanize says so."""
+    from piano_metronome.model.humanize import humanize_file
+
+    model = HumanizerVAE(ModelConfig(**TINY, ar_hide=0.0)).eval()
+    with pytest.raises(ValueError, match="teacher-forced only"):
+        humanize_file(model, tmp_path / "missing.mid", tmp_path / "out.mid", 4)
+
+
+def test_set_takes_a_bare_word_for_a_string_field(capsys):
+    """--set select_on=teacher_forced needs no JSON quotes; a bare word for a number is refused."""
+    from piano_metronome.commands.baseline import _overrides
+
+    _, tcfg = _overrides(["select_on=teacher_forced", "lr=0.001"])
+    assert tcfg.select_on == "teacher_forced" and tcfg.lr == 0.001
+    with pytest.raises(typer.Exit):
+        _overrides(["lr=fast"])
+    assert "lr=fast" in capsys.readouterr().err

@@ -36,7 +36,8 @@ def _require_torch() -> None:
 
 
 def _overrides(values: list[str]):
-    """``--set name=value`` pairs applied to ModelConfig or TrainConfig, values parsed as JSON."""
+    """``--set name=value`` pairs applied to ModelConfig or TrainConfig, values parsed as JSON;
+    a bare word is taken as a string where the field is one (``--set select_on=teacher_forced``)."""
     import json
     from dataclasses import fields
 
@@ -51,7 +52,9 @@ def _overrides(values: list[str]):
         try:
             setattr(target, name, json.loads(raw))
         except json.JSONDecodeError:
-            raise fail(f"--set {value!r}: value is not a number, boolean or JSON string") from None
+            if not isinstance(getattr(target, name), str):
+                raise fail(f"--set {value!r}: value is not a number, boolean or JSON string") from None
+            setattr(target, name, raw)
     return mcfg, tcfg
 
 

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 #: Bumped whenever the meaning of an input feature changes, so an old checkpoint is refused.
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2  # 2: the autoregressive note layer (ar_hidden) joined the architecture
 
 
 @dataclass
@@ -40,6 +40,11 @@ class ModelConfig:
     prior_dropout: float = 0.5  # share of training windows decoded from z = 0, the honest evaluation
     #                             mode, so the decoder is trained for the prediction it will make
     offset_weight: float = 1.0  # offsets (in steps) and velocities (0..1) have similar variance
+    ar_hidden: int = 64  # forward LSTM over the notes that may be shown the PREVIOUS note's true velocity
+    #                      (teacher forcing). The corpus author's published MSEs were measured that way;
+    #                      with the input hidden (the default at prediction) it reads the score only
+    ar_hide: float = 0.5  # share of training windows whose previous velocities are hidden, so one model
+    #                       serves both the honest (score-only) and the teacher-forced evaluation
     feature_version: int = FEATURE_VERSION
 
     @classmethod
@@ -66,6 +71,9 @@ class TrainConfig:
     threads: int = 2  # torch intra-op threads; the reference machine has two cores
     transpose: int = 3  # random transposition of training windows by up to ± this many semitones:
     #                     with dropout 0.3 it took d1 from 0.0127 to 0.0117 validation velocity MSE
+    select_on: str = "honest"  # which validation loss stops training and picks the weights: "honest"
+    #                            (z = 0, no velocity seen: the humanizer) or "teacher_forced" (velocity
+    #                            MSE with the previous true velocity shown: the author's measurement)
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes stored with the checkpoint
 
     @classmethod

@@ -87,6 +87,10 @@ def humanize_file(model, in_path: str | Path, out_path: str | Path, steps_per_be
     from .features import windows_from_table
     from .train import predict
 
+    if model.cfg.ar_hidden and model.cfg.ar_hide <= 0.0:
+        raise ValueError("this checkpoint was trained teacher-forced only (ar_hide = 0): it needs the "
+                         "true velocities it is asked to predict, so it cannot humanize a score; "
+                         "use one trained with the default ar_hide")
     perf = read_midi(in_path)
     ks = _key_signature(perf, key)
     table, order, grid = score_table(perf, steps_per_beat, ks, model.cfg.steps)

@@ -55,11 +55,18 @@ def describe(w: Windows) -> dict[str, Any]:
     return {"windows": len(w), "notes": w.num_notes, "steps_per_beat": grids}
 
 
+#: The row comparable with the corpus author's published MSEs (his LSTM saw the previous true velocity).
+TEACHER_FORCED_ROW = "VAE, z = 0, previous true velocity given (teacher-forced)"
+
+
 def model_predictions(model, w: Windows, posterior: bool) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """The honest prediction (z = 0), plus the labelled posterior reconstruction if asked."""
+    """The honest prediction (z = 0), the labelled teacher-forced one, and the labelled
+    posterior reconstruction if asked."""
     from .train import predict
 
     preds = {"VAE, z = prior mean (honest)": predict(model, w, "prior")}
+    if model.cfg.ar_hidden:
+        preds[TEACHER_FORCED_ROW] = predict(model, w, "prior", teacher_forced=True)
     if posterior:
         preds["VAE, z = posterior mean (sees target)"] = predict(model, w, "posterior")
     return preds

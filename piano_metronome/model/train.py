@@ -48,11 +48,13 @@ def batch_for(w: Windows, idx: np.ndarray, cfg: ModelConfig, shift: np.ndarray |
 
 @torch.no_grad()
 def predict(model: HumanizerVAE, w: Windows, z_mode: str = "prior", batch_size: int = 128,
-            seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+            seed: int = 0, teacher_forced: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Velocity (0..1) and offset (steps) for every note of ``w``, in ``w``'s note order.
 
     ``z_mode="prior"`` is the honest prediction; ``posterior`` reads the targets through the
     encoder (a reconstruction); ``sample`` draws z from the prior (a new performance).
+    ``teacher_forced`` shows each note the previous note's true velocity (the corpus author's
+    way of measuring; a diagnostic, not a humanization).
     """
     model.eval()
     velocity = np.zeros(w.num_notes, dtype=np.float32)
@@ -64,7 +66,7 @@ def predict(model: HumanizerVAE, w: Windows, z_mode: str = "prior", batch_size: 
             z = torch.randn(len(idx), model.cfg.latent, generator=gen)
             v, o = model.decode(batch, z)
         else:
-            out = model(batch, z_mode=z_mode)
+            out = model(batch, z_mode=z_mode, teacher_forced=teacher_forced)
             v, o = out["velocity"], out["offset"]
         velocity[batch["notes"]] = v.numpy()
         offset[batch["notes"]] = o.numpy()
@@ -72,11 +74,33 @@ def predict(model: HumanizerVAE, w: Windows, z_mode: str = "prior", batch_size: 
 
 
 def validation_loss(model: HumanizerVAE, w: Windows) -> dict[str, float]:
-    """Per-note MSE of velocity and offset with z = 0, and the weighted sum that stops training."""
+    """Per-note MSE of velocity and offset with z = 0, and the weighted sum that stops training
+    (honest: no velocity seen). The teacher-forced velocity MSE is logged beside it, not used."""
+    def mse(a: np.ndarray, b: np.ndarray) -> float:
+        return float(np.mean((a - b) ** 2)) if w.num_notes else 0.0
+
     v, o = predict(model, w, "prior")
-    v_mse = float(np.mean((v - w.note_velocity) ** 2)) if w.num_notes else 0.0
-    o_mse = float(np.mean((o - w.note_offset) ** 2)) if w.num_notes else 0.0
-    return {"velocity_mse": v_mse, "offset_mse": o_mse, "loss": v_mse + model.cfg.offset_weight * o_mse}
+    out = {"velocity_mse": mse(v, w.note_velocity), "offset_mse": mse(o, w.note_offset)}
+    out["loss"] = out["velocity_mse"] + model.cfg.offset_weight * out["offset_mse"]
+    if model.cfg.ar_hidden:
+        out["velocity_mse_teacher_forced"] = mse(predict(model, w, "prior", teacher_forced=True)[0],
+                                                 w.note_velocity)
+    return out
+
+
+def selection_loss(va: dict[str, float], tcfg: TrainConfig) -> float:
+    """The validation number that early stopping and weight selection minimise (``select_on``)."""
+    if tcfg.select_on == "honest":
+        return va["loss"]
+    if tcfg.select_on == "teacher_forced" and "velocity_mse_teacher_forced" in va:
+        return va["velocity_mse_teacher_forced"]
+    raise ValueError(f"select_on={tcfg.select_on!r}: use 'honest', or 'teacher_forced' with ar_hidden > 0")
+
+
+def _forced(va: dict[str, float]) -> str:
+    """The teacher-forced velocity MSE for the epoch log line, when the model has one."""
+    tf = va.get("velocity_mse_teacher_forced")
+    return "" if tf is None else f" (teacher-forced {tf:.5f})"
 
 
 class EMA:
@@ -136,6 +160,7 @@ def _train_epoch(model, ema: EMA, opt, w: Windows, tcfg: TrainConfig, rng, progr
 def train(mcfg: ModelConfig, tcfg: TrainConfig, train_w: Windows, val_w: Windows,
           log: Callable[[str], None] = print, progress: bool = True) -> tuple[HumanizerVAE, History]:
     """Train a fresh model; stop early on the validation loss; return the best weights."""
+    selection_loss({"loss": 0.0, **({"velocity_mse_teacher_forced": 0.0} if mcfg.ar_hidden else {})}, tcfg)
     seed_everything(tcfg.seed, tcfg.threads)
     rng = np.random.default_rng(tcfg.seed)
     model = HumanizerVAE(mcfg)
@@ -147,18 +172,19 @@ def train(mcfg: ModelConfig, tcfg: TrainConfig, train_w: Windows, val_w: Windows
         t0 = time.monotonic()
         tr = _train_epoch(model, ema, opt, train_w, tcfg, rng, progress, epoch)
         va = validation_loss(ema.model, val_w)
-        sched.step(va["loss"])
+        selected = selection_loss(va, tcfg)
+        sched.step(selected)
         row = {"epoch": epoch, **{f"train_{k}": v for k, v in tr.items()},
                **{f"val_{k}": v for k, v in va.items()},
                "lr": opt.param_groups[0]["lr"], "seconds": time.monotonic() - t0}
         hist.epochs.append(row)
-        better = va["loss"] < hist.best_loss
+        better = selected < hist.best_loss
         if better:
-            hist.best_loss, hist.best_epoch = va["loss"], epoch
+            hist.best_loss, hist.best_epoch = selected, epoch
             best_state = {k: v.detach().clone() for k, v in ema.model.state_dict().items()}
         log(f"epoch {epoch:3d}  train loss {tr['loss']:.5f} (vel {tr['velocity_mse']:.5f}, "
             f"off {tr['offset_mse']:.5f}, kl {tr['kl']:.1f})  "
-            f"val vel MSE {va['velocity_mse']:.5f}  val off MSE {va['offset_mse']:.5f}  "
+            f"val vel MSE {va['velocity_mse']:.5f}{_forced(va)}  val off MSE {va['offset_mse']:.5f}  "
             f"lr {row['lr']:.1e}  {row['seconds']:.0f}s{'  *best' if better else ''}")
         elapsed = (time.monotonic() - start) / 60
         if epoch - hist.best_epoch >= tcfg.patience:
@@ -173,6 +199,6 @@ def train(mcfg: ModelConfig, tcfg: TrainConfig, train_w: Windows, val_w: Windows
         model.load_state_dict(best_state)
     hist.seconds = time.monotonic() - start
     log(f"stopped after epoch {len(hist.epochs)}: {hist.stop_reason}; best epoch {hist.best_epoch} "
-        f"(val loss {hist.best_loss:.5f}), {hist.seconds / 60:.1f} min")
+        f"(validation {tcfg.select_on} loss {hist.best_loss:.5f}), {hist.seconds / 60:.1f} min")
     model.eval()
     return model, hist

@@ -7,7 +7,9 @@ GrooVAE's "humanize" setting, for 88 keys instead of 9 drums::
     decoder: bi-LSTM over the 64 steps of [H, score, z]      ->  a context vector per step
     notes  : bi-LSTM over the window's notes in (step, key) order on
              [context at its step, its key's embedding, its own features]
-    head   : one MLP per note on [those inputs, the note-LSTM state]
+    ar     : forward LSTM over the same notes on [those inputs, the note-LSTM state,
+             the previous note's true velocity or 0, a flag saying which]
+    head   : one MLP per note on [those inputs, the note-LSTM state, the ar state]
              ->  velocity in (0, 1) and offset in (-0.5, 0.5) steps
 
 Training minimises MSE of velocity and offset over the notes that were played, plus
@@ -15,6 +17,13 @@ beta * max(KL - free bits, 0) spread over the window's notes. At evaluation the 
 not see the performance it is asked to predict, so z is the prior mean (zero); a share of
 the training windows (``prior_dropout``) is decoded from z = 0 too, so the decoder is trained
 for that prediction. The posterior reconstruction is only a labelled diagnostic.
+
+Teacher forcing: the corpus author's published velocity MSEs come from a note-sequence LSTM
+that was given the previous note's TRUE velocity (a one-step-ahead prediction, not a
+humanization). The ``ar`` layer can be given the same input, forward in (step, key) order
+only, so a note never sees its own velocity. Half the training windows (``ar_hide``) hide it;
+the honest prediction always hides it, and a teacher-forced prediction, labelled as such, is
+what compares with the published numbers.
 
 The head is per note rather than a dense 88-wide layer because most of what sets a velocity
 is the note's role (top of the chord, register, beat), and a shared MLP sees it for every key
@@ -56,6 +65,8 @@ class HumanizerVAE(nn.Module):
         note_in = 2 * cfg.dec_hidden + cfg.key_embed + n_dim
         self.notes = _bilstm(note_in, cfg.note_hidden, cfg.note_layers, cfg.dropout) if cfg.note_layers else None
         head_in = note_in + (2 * cfg.note_hidden if cfg.note_layers else 0)
+        self.ar = nn.LSTM(head_in + 2, cfg.ar_hidden, batch_first=True) if cfg.ar_hidden else None
+        head_in += cfg.ar_hidden
         self.head = nn.Sequential(
             nn.Linear(head_in, cfg.head_hidden), nn.GELU(),
             nn.Dropout(cfg.dropout),
@@ -89,8 +100,13 @@ class HumanizerVAE(nn.Module):
         summary = torch.cat([h[-2], h[-1], pooled], dim=-1)  # forward's last step, backward's first, mean
         return self.to_mu(summary), self.to_logvar(summary).clamp(-8.0, 8.0)
 
-    def decode(self, batch: dict, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Velocity (0..1) and offset (steps, -0.5..0.5) of every note, given the score and z."""
+    def decode(self, batch: dict, z: torch.Tensor,
+               shown: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Velocity (0..1) and offset (steps, -0.5..0.5) of every note, given the score and z.
+
+        ``shown`` (bool per window) gives those windows' notes the previous note's true
+        velocity (teacher forcing); None hides it everywhere, the honest prediction.
+        """
         score = self.roll(self._grid(batch, torch.ones_like(batch["velocity"])))
         steps = score.shape[1]
         x = torch.cat([score, batch["step_features"], z[:, None, :].expand(-1, steps, -1)], dim=-1)
@@ -98,22 +114,45 @@ class HumanizerVAE(nn.Module):
         context = self.drop(context)[batch["batch_index"], batch["step"]]
         x = torch.cat([context, self.key_embed(batch["key"]), batch["note_features"]], dim=-1)
         if self.notes is not None:
-            x = torch.cat([x, self.drop(self._over_notes(batch, x, len(z)))], dim=-1)
+            x = torch.cat([x, self.drop(self._over_notes(self.notes, x, batch, len(z)))], dim=-1)
+        if self.ar is not None:
+            x = torch.cat([x, self._over_notes(self.ar, self._previous(batch, x, shown), batch, len(z))], dim=-1)
         out = self.head(x)
         return torch.sigmoid(out[:, 0]), 0.5 * torch.tanh(out[:, 1])
 
-    def _over_notes(self, batch: dict, x: torch.Tensor, n_windows: int) -> torch.Tensor:
-        """Run the note bi-LSTM over each window's notes (they arrive sorted by window, step, key)."""
+    @staticmethod
+    def _previous(batch: dict, x: torch.Tensor, shown: torch.Tensor | None) -> torch.Tensor:
+        """``x`` with [previous note's velocity, shown flag]: zeros for a window's first note and
+        for windows not shown (notes arrive sorted by window, step, key)."""
+        bi = batch["batch_index"]
+        has_prev = torch.zeros_like(bi, dtype=torch.bool)
+        has_prev[1:] = bi[1:] == bi[:-1]
+        if shown is not None:
+            has_prev &= shown[bi]
+        else:
+            has_prev[:] = False
+        prev = torch.zeros_like(batch["velocity"])
+        prev[1:] = batch["velocity"][:-1]
+        flag = has_prev.to(x.dtype)
+        return torch.cat([x, (prev * flag)[:, None], flag[:, None]], dim=-1)
+
+    @staticmethod
+    def _over_notes(lstm: nn.LSTM, x: torch.Tensor, batch: dict, n_windows: int) -> torch.Tensor:
+        """Run a note LSTM over each window's notes (they arrive sorted by window, step, key)."""
         from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence, pad_sequence
 
         counts = torch.bincount(batch["batch_index"], minlength=n_windows)
         padded = pad_sequence(list(torch.split(x, counts.tolist())), batch_first=True)
         packed = pack_padded_sequence(padded, counts.clamp(min=1), batch_first=True, enforce_sorted=False)
-        out, _ = pad_packed_sequence(self.notes(packed)[0], batch_first=True, total_length=padded.shape[1])
+        out, _ = pad_packed_sequence(lstm(packed)[0], batch_first=True, total_length=padded.shape[1])
         return out[torch.arange(padded.shape[1])[None, :] < counts[:, None]]
 
-    def forward(self, batch: dict, z_mode: str = "sample") -> dict[str, torch.Tensor]:
-        """Run the VAE; ``z_mode``: ``sample`` (training), ``posterior`` (mean of q) or ``prior`` (z = 0)."""
+    def forward(self, batch: dict, z_mode: str = "sample", teacher_forced: bool = False) -> dict[str, torch.Tensor]:
+        """Run the VAE; ``z_mode``: ``sample`` (training), ``posterior`` (mean of q) or ``prior`` (z = 0).
+
+        In training a random ``1 - ar_hide`` of the windows are teacher-forced; otherwise only
+        when ``teacher_forced`` is asked for (a labelled diagnostic, never the honest prediction).
+        """
         b = batch["step_features"].shape[0]
         if z_mode == "prior":
             z = torch.zeros(b, self.cfg.latent)
@@ -123,7 +162,11 @@ class HumanizerVAE(nn.Module):
             z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if z_mode == "sample" else mu
             if z_mode == "sample" and self.training and self.cfg.prior_dropout > 0:
                 z = z * (torch.rand(b, 1) >= self.cfg.prior_dropout)  # some windows decoded from z = 0
-        velocity, offset = self.decode(batch, z)
+        if self.training:
+            shown = torch.rand(b) >= self.cfg.ar_hide
+        else:
+            shown = torch.ones(b, dtype=torch.bool) if teacher_forced else None
+        velocity, offset = self.decode(batch, z, shown)
         return {"velocity": velocity, "offset": offset, "mu": mu, "logvar": logvar}
 
     def loss(self, batch: dict, out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
