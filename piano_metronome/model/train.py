@@ -75,7 +75,8 @@ def predict(model: HumanizerVAE, w: Windows, z_mode: str = "prior", batch_size: 
 
 def validation_loss(model: HumanizerVAE, w: Windows) -> dict[str, float]:
     """Per-note MSE of velocity and offset with z = 0, and the weighted sum that stops training
-    (honest: no velocity seen). The teacher-forced velocity MSE is logged beside it, not used."""
+    (honest: no velocity seen), and the teacher-forced velocity MSE when the model has the ar layer
+    (logged; it stops training instead when ``select_on="teacher_forced"``)."""
     def mse(a: np.ndarray, b: np.ndarray) -> float:
         return float(np.mean((a - b) ** 2)) if w.num_notes else 0.0
 
@@ -88,13 +89,17 @@ def validation_loss(model: HumanizerVAE, w: Windows) -> dict[str, float]:
     return out
 
 
+def check_select_on(mcfg: ModelConfig, tcfg: TrainConfig) -> None:
+    """Refuse, before any training, a ``select_on`` this model cannot be selected on."""
+    if tcfg.select_on not in ("honest", "teacher_forced"):
+        raise ValueError(f"select_on={tcfg.select_on!r}: use 'honest' or 'teacher_forced'")
+    if tcfg.select_on == "teacher_forced" and not mcfg.ar_hidden:
+        raise ValueError("select_on='teacher_forced' needs the ar layer (ar_hidden > 0)")
+
+
 def selection_loss(va: dict[str, float], tcfg: TrainConfig) -> float:
     """The validation number that early stopping and weight selection minimise (``select_on``)."""
-    if tcfg.select_on == "honest":
-        return va["loss"]
-    if tcfg.select_on == "teacher_forced" and "velocity_mse_teacher_forced" in va:
-        return va["velocity_mse_teacher_forced"]
-    raise ValueError(f"select_on={tcfg.select_on!r}: use 'honest', or 'teacher_forced' with ar_hidden > 0")
+    return va["velocity_mse_teacher_forced"] if tcfg.select_on == "teacher_forced" else va["loss"]
 
 
 def _forced(va: dict[str, float]) -> str:
@@ -160,7 +165,7 @@ def _train_epoch(model, ema: EMA, opt, w: Windows, tcfg: TrainConfig, rng, progr
 def train(mcfg: ModelConfig, tcfg: TrainConfig, train_w: Windows, val_w: Windows,
           log: Callable[[str], None] = print, progress: bool = True) -> tuple[HumanizerVAE, History]:
     """Train a fresh model; stop early on the validation loss; return the best weights."""
-    selection_loss({"loss": 0.0, **({"velocity_mse_teacher_forced": 0.0} if mcfg.ar_hidden else {})}, tcfg)
+    check_select_on(mcfg, tcfg)
     seed_everything(tcfg.seed, tcfg.threads)
     rng = np.random.default_rng(tcfg.seed)
     model = HumanizerVAE(mcfg)

@@ -125,15 +125,10 @@ class HumanizerVAE(nn.Module):
         """``x`` with [previous note's velocity, shown flag]: zeros for a window's first note and
         for windows not shown (notes arrive sorted by window, step, key)."""
         bi = batch["batch_index"]
-        has_prev = torch.zeros_like(bi, dtype=torch.bool)
-        has_prev[1:] = bi[1:] == bi[:-1]
+        flag = torch.zeros(len(bi), dtype=x.dtype)
         if shown is not None:
-            has_prev &= shown[bi]
-        else:
-            has_prev[:] = False
-        prev = torch.zeros_like(batch["velocity"])
-        prev[1:] = batch["velocity"][:-1]
-        flag = has_prev.to(x.dtype)
+            flag[1:] = ((bi[1:] == bi[:-1]) & shown[bi[1:]]).to(x.dtype)
+        prev = torch.cat([torch.zeros(1, dtype=x.dtype), batch["velocity"][:-1]])
         return torch.cat([x, (prev * flag)[:, None], flag[:, None]], dim=-1)
 
     @staticmethod
