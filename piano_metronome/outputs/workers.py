@@ -112,6 +112,8 @@ def collect(worker: Worker, timeout_s: float,
                 os.waitpid(worker.pid, 0)
                 return None
             time.sleep(0.005)
+        if on_progress:
+            on_progress(_progress(worker))  # what it wrote between the last read and its exit
     finally:
         os.close(worker.progress_fd)
     if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
