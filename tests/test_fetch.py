@@ -128,16 +128,48 @@ def test_missing_source_file_is_named(fake_source: tuple[Path, Path], tmp_path: 
         f"failed d1/ac_92_E.mid: not found in {src} (looked for {src / 'd1' / 'ac_92_E.mid'})"]
 
 
-def test_present_but_wrong_file_is_fetched_again(fake_source: tuple[Path, Path], tmp_path: Path) -> None:
+def test_present_but_wrong_file_is_kept_unless_forced(fake_source: tuple[Path, Path], tmp_path: Path) -> None:
+    """A file at a manifest path that is not the manifest's is the user's: named, kept, exit 2; --force replaces."""
     src, manifest = fake_source
     raw = tmp_path / "raw"
     assert run(manifest, raw, "--from", src).exit_code == 0
     (raw / "d1" / "aa_90_C.mid").write_bytes(b"edited by hand")
     flip_one_byte(raw / "d2" / "bb_81_Bm.mid")
+    (raw / "d1" / "ab_91_D.mid").unlink()
     result = run(manifest, raw, "--from", src)
+    assert result.exit_code == 2, result.output
+    error = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert error == [f"error: {raw / 'd1' / 'aa_90_C.mid'}: exists and is not the manifest's file (size is 14 "
+                     f"bytes but the manifest says {(src / 'd1' / 'aa_90_C.mid').stat().st_size}); 1 more file(s) "
+                     f"like it; pass --force to replace it"]
+    assert (raw / "d1" / "aa_90_C.mid").read_bytes() == b"edited by hand"
+    assert not (raw / "d1" / "ab_91_D.mid").exists()  # nothing fetched either: the refusal comes first
+    result = run(manifest, raw, "--from", src, "--force")
     assert result.exit_code == 0, result.output
-    assert "2 fetched (2 replaced a wrong file), 3 skipped (already valid), 0 failed" in result.output
+    assert "3 fetched (2 replaced a wrong file), 2 skipped (already valid), 0 failed" in result.output
     assert (raw / "d1" / "aa_90_C.mid").read_bytes() == (src / "d1" / "aa_90_C.mid").read_bytes()
+
+
+def test_fetcher_itself_refuses_to_replace_without_force(fake_source: tuple[Path, Path], tmp_path: Path) -> None:
+    src, manifest = fake_source
+    row = m.read_manifest(manifest)[0]
+    row.path(tmp_path / "raw").parent.mkdir(parents=True)
+    row.path(tmp_path / "raw").write_bytes(b"mine")
+    with pytest.raises(f.FetchError, match="pass --force to replace it"):
+        f.Fetcher(tmp_path / "raw", src).fetch(row)
+    assert row.path(tmp_path / "raw").read_bytes() == b"mine"
+    assert f.Fetcher(tmp_path / "raw", src, force=True).fetch(row) == "replaced"
+
+
+def test_from_an_empty_folder_is_one_summary_line(fake_source: tuple[Path, Path], tmp_path: Path) -> None:
+    _, manifest = fake_source
+    (tmp_path / "empty").mkdir()
+    result = run(manifest, tmp_path / "raw", "--from", tmp_path / "empty")
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        f"error: --from {tmp_path / 'empty'} holds none of the 5 recordings the manifest lists (looked for "
+        f"{tmp_path / 'empty'}/<subset>/<file>, e.g. {tmp_path / 'empty' / 'd1' / 'aa_90_C.mid'})"]
+    assert not (tmp_path / "raw").exists()
 
 
 def test_failed_install_removes_its_temp_file(fake_source: tuple[Path, Path], tmp_path: Path,

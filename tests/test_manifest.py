@@ -84,7 +84,7 @@ def test_committed_splits_follow_the_rules(corpus: Path) -> None:
 def test_regenerating_gives_identical_bytes(corpus: Path, tmp_path: Path, explicit_list: bool) -> None:
     out = tmp_path / "manifest.csv"
     extra = ["--validation-list", corpus / m.VALIDATION_LIST_NAME] if explicit_list else []
-    result = run(corpus, "--out", out, *extra)
+    result = run(corpus, "--out", out, "--source-url", "corpus", *extra)
     assert result.exit_code == 0, result.output
     assert out.read_bytes() == COMMITTED.read_bytes()
     assert "validation 8" in result.output and "validation 12" in result.output
@@ -146,6 +146,36 @@ def test_bad_file_name_and_repeated_id_are_named(tmp_path: Path) -> None:
     src = fake_recordings(tmp_path / "b", {"d1": ["aa_90_C.mid", "aa_91_C.mid"]})
     result = run(src, "--out", tmp_path / "out.csv")
     assert result.exit_code == 1 and "'d1/aa' is used by both" in result.output
+
+
+def test_default_output_is_beside_the_recordings_without_addresses(tmp_path: Path) -> None:
+    """No --out: SOURCE_DIR/manifest.csv, and no download address unless one is given."""
+    src = fake_recordings(tmp_path / "mytakes", {"mine": ["xx_120_Am.mid", "xy_90_C.mid"]})
+    result = run(src, "--steps-per-beat", "mine=4")
+    assert result.exit_code == 0, result.output
+    rows = m.read_manifest(src / "manifest.csv")
+    assert [r.recording_id for r in rows] == ["mine/xx", "mine/xy"]
+    assert all(r.source_url == "" for r in rows)
+    assert m.read_manifest(COMMITTED)[0].source_url.startswith("https://")  # the committed one untouched
+
+
+@pytest.mark.parametrize("template, expected", [
+    ("corpus", m.SOURCE_URL.format(subset="mine", file_name="xx_120_Am.mid")),
+    ("https://example.org/{subset}/{file_name}", "https://example.org/mine/xx_120_Am.mid"),
+])
+def test_source_url_is_only_what_is_given(tmp_path: Path, template: str, expected: str) -> None:
+    src = fake_recordings(tmp_path / "src", {"mine": ["xx_120_Am.mid"]})
+    result = run(src, "--steps-per-beat", "mine=4", "--source-url", template)
+    assert result.exit_code == 0, result.output
+    assert [r.source_url for r in m.read_manifest(src / "manifest.csv")] == [expected]
+
+
+@pytest.mark.parametrize("bad", ["https://example.org/{name}", "https://example.org/same.mid", "{file_name"])
+def test_bad_source_url_template_is_a_usage_error(tmp_path: Path, bad: str) -> None:
+    src = fake_recordings(tmp_path / "src", {"mine": ["xx_120_Am.mid"]})
+    result = run(src, "--steps-per-beat", "mine=4", "--source-url", bad)
+    assert result.exit_code == 2 and "--source-url" in result.output, result.output
+    assert "Traceback" not in result.output and not (src / "manifest.csv").exists()
 
 
 def test_source_dir_without_subsets_is_an_error(tmp_path: Path) -> None:

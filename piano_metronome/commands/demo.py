@@ -21,6 +21,10 @@ HELP = (
     "shifted by one sub-beat; none of them is a real recording."
     "\n\n"
     "The output is deterministic: running it again gives the same bytes as the committed files."
+    "\n\n"
+    "Overwriting: the folder may hold only what this command writes (recognised by content: the synthetic "
+    "track name, the generator's name in the truth files, a manifest of demo rows). Any other file in it, "
+    "or a file where the folder should be, is left untouched: error, exit 2, nothing written."
 )
 
 
@@ -31,12 +35,16 @@ def demo(
     ),
 ) -> None:
     """Write the takes; the user-facing text is :data:`HELP`."""
-    from piano_metronome.inputs.demo import write_demo
+    from piano_metronome.inputs.demo import why_not_demo_file, write_demo
     from piano_metronome.paths import DEMO_SUBSET, raw_dir
+    from piano_metronome.safety import OverwriteError, check_folder, refused_exit
 
     folder = out if out is not None else raw_dir() / DEMO_SUBSET
     try:
+        check_folder(folder, why_not_demo_file, forceable=False)
         written = write_demo(folder)
+    except OverwriteError as exc:
+        raise refused_exit(exc) from None
     except (OSError, RuntimeError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None

@@ -18,9 +18,13 @@ HELP = (
     "\n\n"
     "Each file is downloaded from its pinned source address (or copied from --from DIR/<subset>/<file>), "
     "checked against the manifest's size and sha256, and only then renamed into place: no partial or "
-    "wrong file ever appears under a final name. Files already present and valid are skipped; a present "
-    "but wrong file is fetched again. Every file that fails gets one line saying why; the others are "
-    "still fetched, and the exit code is 1."
+    "wrong file ever appears under a final name. Files already present and valid are skipped. Every file "
+    "that fails gets one line saying why; the others are still fetched, and the exit code is 1. If --from "
+    "holds none of the files, one line says so."
+    "\n\n"
+    "Overwriting: a file already at a manifest path that is not the manifest's file (a take of yours, or one "
+    "from an older manifest) is never replaced silently: before anything is fetched, the command names it "
+    "and stops (exit 2, nothing changed) unless --force."
     "\n\n"
     "Examples: piano-metronome fetch (from the internet) · piano-metronome fetch --from ../shared/corpus"
 )
@@ -60,6 +64,26 @@ def _run_with_progress(rows, fetcher):
         return fetch_all(rows, fetcher, on_done)
 
 
+def _check_before_fetching(rows, raw: Path, source_dir: Path | None, force: bool) -> None:
+    """Stop with one line, before anything changes, when a user's file is in the way or --from is wrong."""
+    from piano_metronome.inputs.fetch import conflicts, present_in
+    from piano_metronome.safety import OverwriteError, refused_exit
+
+    if source_dir is not None and rows and not present_in(rows, source_dir):
+        example = rows[0].path(source_dir)
+        typer.echo(f"error: --from {source_dir} holds none of the {len(rows)} recordings the manifest lists "
+                   f"(looked for {source_dir}/<subset>/<file>, e.g. {example})", err=True)
+        raise typer.Exit(1)
+    found = conflicts(rows, raw)
+    folders = [(path, why) for path, why in found if why == "is a folder"]
+    if folders:
+        raise refused_exit(OverwriteError(folders[0][0], "is a folder where the manifest puts a recording", False))
+    if found and not force:
+        path, why = found[0]
+        more = f"; {len(found) - 1} more file(s) like it" if len(found) > 1 else ""
+        raise refused_exit(OverwriteError(path, f"exists and is not the manifest's file ({why}){more}"))
+
+
 def fetch(
     source_dir: Path | None = typer.Option(
         None, "--from", metavar="DIR", show_default=False,
@@ -75,6 +99,8 @@ def fetch(
         10.0, "--timeout", min=0.1, metavar="SECONDS",
         help="Give up on a download after this long; a host that failed to answer is not tried again.",
     ),
+    force: bool = typer.Option(False, "--force", help="Replace files at manifest paths that are not the "
+                               "manifest's file."),
 ) -> None:
     """Fetch the manifest's recordings; the user-facing text is :data:`HELP`."""
     from piano_metronome.inputs.fetch import Fetcher
@@ -95,7 +121,8 @@ def fetch(
         raise typer.Exit(1) from None
     for problem in problems:
         typer.echo(f"skipped manifest row: {problem}", err=True)
-    summary = _run_with_progress(rows, Fetcher(raw, source_dir, timeout))
+    _check_before_fetching(rows, raw, source_dir, force)
+    summary = _run_with_progress(rows, Fetcher(raw, source_dir, timeout, force))
     typer.echo(_summary_line(summary, raw))
     if summary.failed or problems:
         typer.echo(f"error: {len(summary.failed)} of {len(rows)} files failed (listed above)"

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import typer
 
+from piano_metronome.commands.common import fail
+
 STEPS_HELP = (
     "Grid of a subset as SUBSET=N sub-beats per beat, e.g. --steps-per-beat d3=4; repeat for more "
     "subsets. Defaults: d1=4 (16ths), d2=2 (8ths). A subset folder with no known grid is an error, "
@@ -21,12 +23,21 @@ STEPS_HELP = (
 HELP = (
     "Write a manifest for a folder of recordings: one row per file with size, sha256, labels and split."
     "\n\n"
+    "SOURCE_DIR holds one folder per subset (mine/, d1/, …) of <id>_<bpm>_<key>.mid files. The manifest goes "
+    "to SOURCE_DIR/manifest.csv (beside the recordings, where `build --raw SOURCE_DIR` reads it) or to --out. "
     "Splits are by recording, never by window: validation = the recordings in the validation list; "
     "test = a stable-hash share (--test-fraction) of the rest of each subset; train = the others. "
     "The same recordings always give the same bytes, so the committed manifest can be checked."
     "\n\n"
-    "Example, from the corpus: piano-metronome manifest ../shared/corpus"
+    "Overwriting: an existing manifest of the same recordings is regenerated (recordings added or changed "
+    "are fine). A file that is not a manifest, or a manifest listing recordings that are not in SOURCE_DIR "
+    "(another folder's manifest, or takes you removed), is left untouched: error, exit 2, unless --force."
+    "\n\n"
+    "Examples: piano-metronome manifest mytakes --steps-per-beat mine=4 · the committed corpus manifest: "
+    "piano-metronome manifest ../shared/corpus --source-url corpus --out raw_midi/manifest.csv"
 )
+#: ``--source-url`` shorthand for the corpus's pinned address.
+CORPUS_SOURCE = "corpus"
 
 
 def parse_steps(values: list[str]) -> dict[str, int]:
@@ -41,6 +52,49 @@ def parse_steps(values: list[str]) -> dict[str, int]:
                                      param_hint="--steps-per-beat")
         steps[subset.strip()] = int(number)
     return steps
+
+
+def parse_source_url(value: str | None) -> str | None:
+    """The address template: none by default, the corpus's pinned one for ``corpus``, else checked.
+
+    A template that names another placeholder (or none) would give every file a wrong or the same
+    address, so it is a usage error before anything is hashed.
+    """
+    from piano_metronome.inputs.manifest import SOURCE_URL
+
+    if not value:
+        return None
+    if value == CORPUS_SOURCE:
+        return SOURCE_URL
+    try:
+        value.format(subset="s", file_name="f.mid")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise typer.BadParameter(f"{value!r} may use only {{subset}} and {{file_name}} ({exc!r})",
+                                 param_hint="--source-url") from None
+    if "{file_name}" not in value:
+        raise typer.BadParameter(f"{value!r} has no {{file_name}}: every file would get the same address",
+                                 param_hint="--source-url")
+    return value
+
+
+def why_not_replaceable(path: Path, rows, source_dir: Path) -> str | None:
+    """None when ``path`` is a manifest of these recordings (safe to regenerate), else why it is not.
+
+    "These recordings": every recording the old manifest lists is still in ``source_dir``, so
+    regenerating after adding or re-recording takes is fine, but writing a folder's 2 takes over
+    the corpus's 361-row manifest is not.
+    """
+    from piano_metronome.inputs.manifest import is_manifest_file, read_manifest
+
+    if not is_manifest_file(path):
+        return "is not a manifest (its first line is not the manifest header)"
+    new = {(r.subset, r.file_name) for r in rows}
+    old = [(r.subset, r.file_name) for r in read_manifest(path, problems=[])]
+    lost = [f"{subset}/{name}" for subset, name in old if (subset, name) not in new]
+    if lost:
+        return (f"is the manifest of other recordings: {len(lost)} of the {len(old)} it lists are not in "
+                f"{source_dir} (e.g. {lost[0]})")
+    return None
 
 
 def _summary(rows) -> list[str]:
@@ -59,7 +113,7 @@ def manifest(
         show_default=False, metavar="SOURCE_DIR",
     ),
     out: Path | None = typer.Option(
-        None, "--out", help="Manifest to write. Default: raw_midi/manifest.csv.", show_default=False,
+        None, "--out", help="Manifest to write. Default: SOURCE_DIR/manifest.csv.", show_default=False,
         metavar="FILE",
     ),
     validation_list: Path | None = typer.Option(
@@ -79,38 +133,50 @@ def manifest(
     ),
     source_url: str | None = typer.Option(
         None, "--source-url",
-        help="Download address of each file, with {subset} and {file_name} filled in; '' for none "
-             "(then `fetch` needs --from). Default: the corpus's pinned GitHub address.",
+        help="Download address of each file, with {subset} and {file_name} filled in, e.g. "
+             "https://example.org/takes/{subset}/{file_name}; 'corpus' for the corpus's pinned GitHub "
+             "address. Default: none (empty addresses; `fetch` then needs --from).",
         show_default=False, metavar="TEMPLATE",
     ),
+    force: bool = typer.Option(False, "--force", help="Replace the output file even if it is not a "
+                               "manifest of these recordings."),
 ) -> None:
     """Write the manifest; the user-facing text is :data:`HELP` (typer keeps docstring line breaks)."""
-    from piano_metronome.inputs.manifest import (
-        SOURCE_URL,
-        VALIDATION_LIST_NAME,
-        build_manifest,
-        read_validation_list,
-        write_manifest,
-    )
-    from piano_metronome.inputs.midi import RecordingError
-    from piano_metronome.paths import MANIFEST_NAME, raw_dir
+    from piano_metronome.inputs.manifest import VALIDATION_LIST_NAME, write_manifest
+    from piano_metronome.paths import MANIFEST_NAME
+    from piano_metronome.safety import OverwriteError, check_file, refused_exit
 
     steps = parse_steps(steps_per_beat)
+    template = parse_source_url(source_url)
     if validation_list is None and (source_dir / VALIDATION_LIST_NAME).is_file():
         validation_list = source_dir / VALIDATION_LIST_NAME
-    out = out if out is not None else raw_dir() / MANIFEST_NAME
+    out = out if out is not None else source_dir / MANIFEST_NAME
+    entries, rows = _rows(source_dir, steps, validation_list, test_fraction, template)
     try:
-        entries = read_validation_list(validation_list) if validation_list else []
-        rows = build_manifest(source_dir, steps, entries, test_fraction,
-                              SOURCE_URL if source_url is None else source_url or None,
-                              str(validation_list or VALIDATION_LIST_NAME))
+        check_file(out, force, lambda path: why_not_replaceable(path, rows, source_dir))
         write_manifest(rows, out)
-    except (RecordingError, OSError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+    except OverwriteError as exc:
+        raise refused_exit(exc) from None
+    except OSError as exc:
+        raise fail(f"{out}: cannot write ({exc.strerror or exc})", code=1) from None
     typer.echo(f"wrote {out}: {len(rows)} recordings"
                + (f", validation list {validation_list} ({len(entries)} entries)" if validation_list else ""))
     typer.echo("\n".join(_summary(rows)))
+
+
+def _rows(source_dir: Path, steps: dict[str, int], validation_list: Path | None, test_fraction: float,
+          template: str | None) -> tuple[list[str], list]:
+    """The validation entries and the manifest rows, or exit 1 naming the file that is wrong."""
+    from piano_metronome.inputs.manifest import VALIDATION_LIST_NAME, build_manifest, read_validation_list
+    from piano_metronome.inputs.midi import RecordingError
+
+    try:
+        entries = read_validation_list(validation_list) if validation_list else []
+        rows = build_manifest(source_dir, steps, entries, test_fraction, template,
+                              str(validation_list or VALIDATION_LIST_NAME))
+    except (RecordingError, OSError) as exc:
+        raise fail(str(exc), code=1) from None
+    return entries, rows
 
 
 def register(app: typer.Typer) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from piano_metronome.commands.common import console, fail
+from piano_metronome.commands.common import fail
 
 #: File name → (plot function name in :mod:`piano_metronome.outputs.plots`, table it draws).
 FIGURES = {
@@ -27,6 +27,7 @@ def plot(
     out: Path = typer.Option(..., "--out", "-o", help="Folder for the PNGs (created if missing)."),
     window: list[str] = typer.Option(None, "--window", "-w", help="Window id to draw as a piano roll "
                                      "(repeatable; default: the first window of the first config)."),
+    force: bool = typer.Option(False, "--force", help="Replace PNGs of the same names that plot did not write."),
 ) -> None:
     """Draw what a person should look at before trusting the data, as PNGs in OUT.
 
@@ -34,8 +35,13 @@ def plot(
     recording), velocity_by_position.png (velocity at each step of the bar), grid_fit.png
     (grid fit against timing spread, per recording) and pianoroll_<window>.png (hits
     coloured by velocity, shifted by their offset, pedal underneath). Needs matplotlib
-    (`pip install 'piano_metronome[plot]'`). Exit codes: 0 written; 2 no such folder or window,
-    or matplotlib missing.
+    (`pip install 'piano_metronome[plot]'`).
+
+    Overwriting: other files in OUT are never touched. A PNG of one of these names is replaced
+    only when plot wrote it (each PNG carries a 'Source: piano-metronome plot' text chunk);
+    anything else there is refused before any figure is drawn (exit 2), unless --force.
+
+    Exit codes: 0 written; 2 no such folder or window, a file in the way, or matplotlib missing.
     """
     try:
         from piano_metronome.outputs import plots
@@ -48,13 +54,24 @@ def plot(
     except FileNotFoundError as exc:
         raise fail(str(exc)) from None
     rows = _window_rows(tables["windows"], window)
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, (function, table) in FIGURES.items():
-        written.append(_save(getattr(plots, function)(tables[table]), out / name))
-    for row in rows:
-        written.append(_save(plots.piano_roll(row), out / f"pianoroll_{row['window_id'].replace('/', '_')}.png"))
-    console().print(f"wrote {len(written)} figures to {out}: {', '.join(p.name for p in written)}")
+    targets = {name: (getattr(plots, function), tables[table]) for name, (function, table) in FIGURES.items()}
+    targets.update({f"pianoroll_{row['window_id'].replace('/', '_')}.png": (plots.piano_roll, row) for row in rows})
+    _check_targets(out, list(targets), force, plots.why_not_our_png)
+    written = [plots.save_png(draw(data), out / name) for name, (draw, data) in targets.items()]
+    typer.echo(f"wrote {len(written)} figures to {out}: {', '.join(p.name for p in written)}")
+
+
+def _check_targets(out: Path, names: list[str], force: bool, why_not_ours) -> None:
+    """Refuse (exit 2) before drawing anything if OUT is not a folder or a PNG in the way is not ours."""
+    from piano_metronome.safety import OverwriteError, check_file, refused_exit
+
+    try:
+        if out.exists() and not out.is_dir():
+            raise OverwriteError(out, "exists and is not a folder", forceable=False)
+        for name in names:
+            check_file(out / name, force, why_not_ours)
+    except OverwriteError as exc:
+        raise refused_exit(exc) from None
 
 
 def _window_rows(windows, ids: list[str] | None) -> list[dict]:
@@ -70,9 +87,3 @@ def _window_rows(windows, ids: list[str] | None) -> list[dict]:
             raise fail(f"no window {window_id!r} in the dataset (ids look like d1/aa/003)")
         rows.append(chosen.to_pylist()[0])
     return rows
-
-
-def _save(figure, path: Path) -> Path:
-    """Write one figure as PNG (Agg, through the figure's own canvas) and return its path."""
-    figure.savefig(path)
-    return path

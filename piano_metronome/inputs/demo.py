@@ -597,17 +597,47 @@ def write_truth(take: DemoTake, path: Path) -> None:
     path.write_text(json.dumps(truth(take), sort_keys=True, indent=1) + "\n", encoding="utf-8")
 
 
+def why_not_demo_file(path: Path) -> str | None:
+    """None for a file :func:`write_demo` writes (a take, its truth, the demo manifest), else why not.
+
+    Recognised by content, not by name alone: a take carries the synthetic track name, a truth
+    file the generator's name, the manifest our header and only ``demo`` rows. So ``demo --out``
+    regenerates its own folder but never writes over a musician's takes or the corpus manifest.
+    """
+    from piano_metronome.inputs.manifest import is_manifest_file, read_manifest
+
+    not_ours = "which is not a file the demo command writes (a synthetic take, its .truth.json, the demo manifest)"
+    if path.is_symlink() or not path.is_file():
+        return not_ours
+    try:
+        if path.name == "manifest.csv" and is_manifest_file(path):
+            return None if all(r.subset == SUBSET for r in read_manifest(path, problems=[])) else not_ours
+        if path.name.endswith(TRUTH_SUFFIX):
+            return None if json.loads(path.read_text(encoding="utf-8")).get("generator") == GENERATOR else not_ours
+        if path.suffix == ".mid":
+            data = path.read_bytes()
+            return None if data.startswith(b"MThd") and TRACK_NAME.encode() in data else not_ours
+    except (OSError, ValueError, AttributeError):  # unreadable, not JSON / UTF-8, JSON not an object
+        return not_ours
+    return not_ours
+
+
 def write_demo(folder: Path, takes: tuple[TakeSpec, ...] = TAKES) -> list[Path]:
-    """Write every take's MIDI and truth, then the demo manifest; returns the paths written."""
+    """Write every take's MIDI and truth, then the demo manifest; returns the paths written.
+
+    Each file is written to a temp file and renamed into place, so an interrupted run leaves
+    no half-written take that the next run would not recognise as its own.
+    """
     from piano_metronome.inputs.manifest import scan_recordings, write_manifest
+    from piano_metronome.safety import write_atomic
 
     folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for spec in takes:
         take = generate_take(spec)
         midi = folder / spec.file_name
-        write_midi(take, midi)
-        write_truth(take, truth_path(midi))
+        write_atomic(midi, lambda temp, take=take: write_midi(take, temp))
+        write_atomic(truth_path(midi), lambda temp, take=take: write_truth(take, temp))
         written += [midi, truth_path(midi)]
     by_name = {spec.file_name: spec for spec in takes}
     rows = [

@@ -169,10 +169,12 @@ class Fetcher:
     network lists every file's failure within seconds instead of waiting per file.
     """
 
-    def __init__(self, raw: Path, source_dir: Path | None = None, timeout: float = DEFAULT_TIMEOUT_S) -> None:
+    def __init__(self, raw: Path, source_dir: Path | None = None, timeout: float = DEFAULT_TIMEOUT_S,
+                 force: bool = False) -> None:
         self.raw = raw
         self.source_dir = source_dir
         self.timeout = timeout
+        self.force = force
         self.down_hosts: dict[str, str] = {}
 
     def source_bytes(self, row: ManifestRow) -> bytes:
@@ -200,6 +202,8 @@ class Fetcher:
         problem = file_problem(dest, row)
         if problem is None:
             return "skipped"
+        if problem != "missing" and not self.force:  # a file we did not put there: never replaced silently
+            raise FetchError(f"{dest} exists and is not the manifest's file ({problem}); pass --force to replace it")
         data = self.source_bytes(row)
         _check_bytes(data, row)
         try:
@@ -207,6 +211,39 @@ class Fetcher:
         except OSError as exc:
             raise FetchError(f"cannot write {dest} ({exc.strerror or exc})") from None
         return "fetched" if problem == "missing" else "replaced"
+
+
+def conflicts(rows: Iterable[ManifestRow], raw: Path) -> list[tuple[Path, str]]:
+    """Files already at a manifest path that are not the manifest's file: (path, why), in manifest order.
+
+    ``fetch`` never wrote such a file (it installs only verified copies), so it is the user's (or
+    from an older manifest) and is not replaced without ``--force``. A folder at a file's path is
+    listed too, with ``is a folder`` as its reason.
+    """
+    found = []
+    for row in rows:
+        try:
+            dest = row.path(raw)
+        except RecordingError:
+            continue  # reported per file by fetch
+        if dest.is_dir():
+            found.append((dest, "is a folder"))
+            continue
+        problem = file_problem(dest, row)
+        if problem not in (None, "missing"):
+            found.append((dest, problem))
+    return found
+
+
+def present_in(rows: Iterable[ManifestRow], source_dir: Path) -> int:
+    """How many of the rows' files exist under ``source_dir/<subset>/``: 0 means a wrong ``--from``."""
+    count = 0
+    for row in rows:
+        try:
+            count += row.path(source_dir).is_file()
+        except RecordingError:
+            continue
+    return count
 
 
 def fetch_all(

@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 from piano_metronome.inputs.midi import RecordingError
 
 SPLITS = ("train", "validation", "test")
+#: The corpus's pinned download address (``--source-url corpus``); never a default for other recordings.
 SOURCE_URL = (
     "https://raw.githubusercontent.com/aleathwick/781-piano-autoencoder/"
     "dafb317960f7511fb2bce8244ca8300491e9f825/datasets/{subset}/{file_name}"
@@ -87,9 +88,13 @@ def scan_recordings(
     steps_per_beat: int,
     validation_ids: set[str] | frozenset[str] = frozenset(),
     test_fraction: float = 0.1,
-    source_url: str | None = SOURCE_URL,
+    source_url: str | None = None,
 ) -> list[ManifestRow]:
-    """Manifest rows for every ``*.mid`` in ``folder``; ids are ``<subset>/<id>``."""
+    """Manifest rows for every ``*.mid`` in ``folder``; ids are ``<subset>/<id>``.
+
+    ``source_url`` is a template with ``{subset}`` and ``{file_name}``; without one the address is
+    empty, so nobody's files are ever listed under someone else's download address.
+    """
     rows = []
     for path in sorted(folder.glob("*.mid")):
         file_id, bpm, key = parse_file_name(path.name)
@@ -111,14 +116,35 @@ def scan_recordings(
     return rows
 
 
+#: The first line of every manifest this project writes: how a manifest is recognised as ours.
+MANIFEST_HEADER = ",".join(MANIFEST_COLUMNS)
+
+
 def write_manifest(rows: list[ManifestRow], path: Path) -> None:
-    """Write rows sorted by id, so the same recordings always give the same bytes."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        for row in sorted(rows, key=lambda r: r.recording_id):
-            writer.writerow(asdict(row))
+    """Write rows sorted by id, so the same recordings always give the same bytes.
+
+    Written to a temp file and renamed into place: an interrupted run never leaves half a manifest.
+    """
+    from piano_metronome.safety import write_atomic
+
+    def write(temp: Path) -> None:
+        with open(temp, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
+            writer.writeheader()
+            for row in sorted(rows, key=lambda r: r.recording_id):
+                writer.writerow(asdict(row))
+
+    write_atomic(path, write)
+
+
+def is_manifest_file(path: Path) -> bool:
+    """True when ``path``'s first line is exactly our manifest header (a file we wrote, or one like it)."""
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            first = handle.readline(len(MANIFEST_HEADER) + 3)
+    except (OSError, UnicodeDecodeError):
+        return False
+    return first.rstrip("\r\n") == MANIFEST_HEADER
 
 
 @dataclass(frozen=True)
@@ -244,7 +270,7 @@ def build_manifest(
     steps_per_beat: dict[str, int],
     validation_entries: Sequence[str] = (),
     test_fraction: float = 0.1,
-    source_url: str | None = SOURCE_URL,
+    source_url: str | None = None,
     list_name: str = VALIDATION_LIST_NAME,
 ) -> list[ManifestRow]:
     """Rows for every recording under ``source_dir/<subset>/``, sorted by recording id.
@@ -278,3 +304,29 @@ def _check_unique_ids(rows: list[ManifestRow], source_dir: Path) -> None:
             raise RecordingError(source_dir, f"recording id {row.recording_id!r} is used by both "
                                              f"{seen[row.recording_id]} and {row.file_name}")
         seen[row.recording_id] = row.file_name
+
+
+def row_for_file(midi: Path, manifest: Path | None = None) -> tuple[ManifestRow, Path] | None:
+    """The manifest row of one recording, and the manifest it came from, or None when none lists it.
+
+    Without ``manifest``, looks where the project keeps them: beside the subset folder
+    (``<raw>/manifest.csv`` for ``<raw>/<subset>/<file>``), then in the file's own folder (the demo
+    takes carry theirs); a file there that is not a manifest is passed over. A row matches by
+    subset (the file's folder) and file name, so a take is never given another recording's grid;
+    in a manifest given explicitly, a file name that only one row has matches too. An explicit
+    manifest that cannot be read raises :class:`RecordingError`.
+    """
+    subset = midi.resolve().parent.name
+    if manifest is not None:
+        rows = read_manifest(manifest, problems=[])
+        exact = [r for r in rows if r.file_name == midi.name and r.subset == subset]
+        named = [r for r in rows if r.file_name == midi.name]
+        chosen = exact or (named if len(named) == 1 else [])
+        return (chosen[0], manifest) if chosen else None
+    for candidate in (midi.parent.parent / "manifest.csv", midi.parent / "manifest.csv"):
+        if not candidate.is_file() or not is_manifest_file(candidate):
+            continue
+        for row in read_manifest(candidate, problems=[]):
+            if row.file_name == midi.name and row.subset == subset:
+                return row, candidate
+    return None

@@ -8,6 +8,7 @@ they are saved). Every axis says its unit.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -228,3 +229,27 @@ def piano_roll(row: Mapping[str, Any]) -> Figure:
         ax.text((valid / spb + beats) / 2, high + 1.5, "after the end of the recording", ha="center", va="top",
                 fontsize=9, color="0.3")
     return fig
+
+
+#: PNG ``Source`` text chunk of every figure ``plot`` saves: how a later run knows the file is its own.
+PNG_SOURCE = "piano-metronome plot"
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+_PNG_MARK = b"tEXtSource\x00" + PNG_SOURCE.encode()
+
+
+def save_png(figure: Figure, path: Path) -> Path:
+    """Write a figure as PNG with our ``Source`` mark, atomically (a temp file renamed into place)."""
+    from piano_metronome.safety import write_atomic
+
+    return write_atomic(path, lambda temp: figure.savefig(temp, format="png", metadata={"Source": PNG_SOURCE}))
+
+
+def why_not_our_png(path: Path) -> str | None:
+    """None for a PNG that ``plot`` saved (it carries our ``Source`` mark), else why it is not ours."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    if data.startswith(_PNG_MAGIC) and _PNG_MARK in data:
+        return None
+    return "exists and was not written by `piano-metronome plot`"
