@@ -29,7 +29,7 @@ def build_process(out: Path) -> subprocess.Popen:
     """
     env = {**os.environ, "PYTHONHASHSEED": "1234"}
     command = [sys.executable, "-m", "piano_metronome", "build", "--config", "demo", "--raw", str(RAW),
-               "--out", str(out)]
+               "--out", str(out), "--name", ""]
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import typer
 
-from piano_metronome.commands.common import OPTION_RAW, align_options, console, parse_latency
+from piano_metronome.commands.common import OPTION_RAW, align_options, console, fail, parse_latency
 
 
 def register(app: typer.Typer) -> None:
@@ -17,7 +18,9 @@ def register(app: typer.Typer) -> None:
 
 def build(
     raw: Path = OPTION_RAW,
-    out: Path = typer.Option(Path("dataset"), "--out", "-o", help="Dataset folder to write (replaced atomically)."),
+    out: Path = typer.Option(Path("dataset"), "--out", "-o", help="Dataset folder to write. An existing one is "
+                             "replaced atomically only if an earlier build wrote it (and nothing else is in it); "
+                             "any other file or non-empty folder is refused."),
     config: list[str] = typer.Option(None, "--config", "-c", help="Config(s) to build: d1, d2, all, demo. "
                                      "Default: all four when the corpus is present, else demo."),
     corpus: Path = typer.Option(None, "--corpus", help="Also look for recordings here (<dir>/d1, <dir>/d2); "
@@ -29,7 +32,11 @@ def build(
     window_steps: int = typer.Option(64, help="Steps per window."),
     hop_steps: int = typer.Option(None, help="Steps between window starts (default: window steps, no overlap)."),
     latency: str = typer.Option("robust", help="Latency removal: 'robust' (per-recording median), 'none', or ms."),
-    strict: bool = typer.Option(False, help="Exit 1 if any recording is rejected."),
+    strict: bool = typer.Option(False, "--strict", help="Exit 1 if any recording is rejected."),
+    name: str = typer.Option(None, "--name", help="Also make the build loadable as load_dataset(NAME) from any "
+                             "folder, offline (written into the datasets cache; see README 'Load by name'). "
+                             "Default: piano_metronome for the project's own raw_midi/, none for other --raw "
+                             "folders; '' for none.", show_default=False),
 ) -> None:
     """Align each recording to its click grid and write Arrow shards, card and checksums.
 
@@ -40,11 +47,50 @@ def build(
     Without the corpus it builds the synthetic `demo` config.
 
     Exit codes: 0 built; 1 built but recordings were rejected and --strict was given;
-    2 bad arguments or nothing to build.
+    2 bad arguments, a refused --out, or nothing to build.
     """
-    from piano_metronome.outputs.build import run_build
+    from piano_metronome.outputs.build import BuildError, run_build
 
     options = align_options(window_steps, hop_steps, parse_latency(latency))
-    summary = run_build(raw, out, config or None, corpus, options, num_proc, console(), jobs)
+    try:
+        summary = run_build(raw, out, config or None, corpus, options, num_proc, console(), jobs)
+    except BuildError as exc:
+        raise fail(str(exc)) from None
+    typer.echo(load_line(out, register_name(raw, name)))
     if strict and summary.rejected:
         raise typer.Exit(1)
+
+
+def register_name(raw: Path | None, name: str | None) -> str:
+    """The name to register the build under: asked for, or ours for the project's own recordings."""
+    from piano_metronome.outputs.register import DATASET_NAME
+    from piano_metronome.paths import PROJECT_ROOT, raw_dir
+
+    if name is not None:
+        return name
+    own = raw_dir(raw).resolve() == (PROJECT_ROOT / "raw_midi").resolve()
+    return DATASET_NAME if own else ""
+
+
+def load_line(out: Path, name: str) -> str:
+    """Register the build under ``name`` (if any) and return the exact line that loads it.
+
+    A failed registration is a warning: the folder is built and loads by its path.
+    """
+    from piano_metronome.outputs.configs import default_config
+    from piano_metronome.outputs.layout import BUILD_REPORT
+    from piano_metronome.outputs.register import RegistrationError, register_everywhere
+
+    configs = list(json.loads((out / BUILD_REPORT).read_text(encoding="utf-8"))["configs"])
+    example = default_config(configs)
+    by_path = f'load_dataset("{out.resolve()}", "{example}")'
+    if name:
+        try:
+            for note in register_everywhere(out, name):
+                typer.echo(f"note: {note}", err=True)
+        except (RegistrationError, OSError) as exc:
+            typer.echo(f"warning: not loadable by name: {exc}", err=True)
+            return f"load with: {by_path}"
+        return (f'load with: load_dataset("{name}", "{example}")   '
+                f'(configs: {", ".join(configs)}; or by path: {by_path})')
+    return f"load with: {by_path}"

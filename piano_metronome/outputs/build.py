@@ -22,12 +22,23 @@ from rich.markup import escape
 
 from piano_metronome import __version__
 from piano_metronome.inputs.manifest import ManifestRow, sha256_file
+from piano_metronome.inputs.midi import RecordingError
+from piano_metronome.outputs.layout import (
+    BUILD_REPORT,
+    CHECKSUM_FILE,
+    GENERATOR,
+    NotOurFolderError,
+    check_replaceable,
+    config_dir,
+    shard_name,
+)
 from piano_metronome.outputs.schema import RECORDINGS_CONFIG, RECORDINGS_SPLIT
 from piano_metronome.processing.align import AlignOptions
 from piano_metronome.processing.pipeline import RecordingResult, process_row
 
-CHECKSUM_FILE = "checksums.sha256"
-BUILD_REPORT = "build_report.json"
+
+class BuildError(Exception):
+    """Bad input to the build as a whole (not one bad recording): the one-line reason a user reads."""
 
 
 @dataclass
@@ -36,6 +47,7 @@ class BuildSummary:
 
     out: Path
     configs: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    config_subsets: dict[str, tuple[str, ...]] = field(default_factory=dict)
     results: list[RecordingResult] = field(default_factory=list)
     manifest_problems: list[str] = field(default_factory=list)
 
@@ -50,11 +62,6 @@ class BuildSummary:
         for result in self.results:
             total.update(result.report.dropped)
         return total
-
-
-def shard_name(split: str, index: int = 0, count: int = 1) -> str:
-    """``train-00000-of-00001.arrow``: the name the Hub reads a split from without any YAML."""
-    return f"{split}-{index:05d}-of-{count:05d}.arrow"
 
 
 def spool_path(spool_dir: Path, subset: str, split: str) -> Path:
@@ -96,23 +103,23 @@ def process_all(rows: list[ManifestRow], sources: list[Path], options: AlignOpti
     return results
 
 
-def build_config(config: str, raw: Path, sources: list[Path], options: AlignOptions, work: Path,
-                 out: Path, num_proc: int | None = None) -> dict[str, dict[str, int]]:
+def build_config(config: str, subsets: tuple[str, ...], raw: Path, sources: list[Path], options: AlignOptions,
+                 work: Path, out: Path, num_proc: int | None = None) -> dict[str, dict[str, int]]:
     """Run the ``datasets`` builder for one config and move its shards to ``data/<config>/``.
 
     The builder reads the spools that :func:`process_all` wrote under ``work/spool``.
     """
     import datasets
 
-    from piano_metronome.outputs.builder import PianoMetronome
+    from piano_metronome.outputs.builder import builder_class
 
-    builder = PianoMetronome(config_name=config, data_dir=str(raw), cache_dir=str(work / "cache"),
-                             sources=tuple(str(s) for s in sources), align_options=options,
-                             spool_dir=str(work / "spool"), dataset_name="piano_metronome")
+    builder = builder_class(config, subsets)(
+        config_name=config, data_dir=str(raw), cache_dir=str(work / "cache"), sources=tuple(str(s) for s in sources),
+        align_options=options, spool_dir=str(work / "spool"), dataset_name="piano_metronome")
     prepared = work / "prepared" / config
     builder.download_and_prepare(output_dir=str(prepared), file_format="arrow", num_proc=num_proc,
                                  download_mode=datasets.DownloadMode.FORCE_REDOWNLOAD)
-    target = out / "data" / config
+    target = config_dir(out, config)
     target.mkdir(parents=True, exist_ok=True)
     splits = {}
     for name, split in builder.info.splits.items():
@@ -150,7 +157,9 @@ def write_checksums(out: Path) -> None:
 def write_build_report(summary: BuildSummary, options: AlignOptions, out: Path) -> None:
     """Machine-readable summary: configs, splits, rejections, drops, options (no timestamps)."""
     report = {
+        "generator": GENERATOR,  # the marker by which a later build knows this folder is its own
         "configs": summary.configs,
+        "config_subsets": {c: list(s) for c, s in summary.config_subsets.items()},
         "recordings": len(summary.results),
         "rejected": {r.row.recording_id: f"{r.row.subset}/{r.row.file_name}: {r.report.reason}"
                      for r in summary.rejected},
@@ -239,47 +248,80 @@ def plan_sources(raw: Path, corpus: Path | None) -> list[Path]:
     return sources
 
 
-def corpus_available(raw: Path, sources: list[Path]) -> bool:
-    """Whether the corpus manifest exists and at least one of its files can be found."""
+def recordings_found(raw: Path, subsets: tuple[str, ...], sources: list[Path]) -> bool:
+    """Whether a config's manifest exists and at least one of its first files can be found."""
     from piano_metronome.outputs.configs import config_rows
     from piano_metronome.processing.pipeline import find_file
 
     try:
-        rows = config_rows(raw, ("d1", "d2"))
+        rows = config_rows(raw, subsets)
     except (OSError, ValueError):
         return False
     return any(find_file(r, sources) is not None for r in rows[:5])
 
 
+def choose_configs(raw: Path, sources: list[Path], asked: list[str] | None,
+                   available: dict[str, tuple[str, ...]]) -> tuple[list[str], str | None]:
+    """The configs to build and a note for the user (or None).
+
+    Asked for: each must be one the raw folder gives. Not asked: every config whose
+    recordings are found; the demo takes alone (with a hint) when none are.
+    """
+    from piano_metronome.paths import DEMO_SUBSET
+
+    if asked is not None:
+        unknown = [c for c in asked if c not in available]
+        if unknown:
+            raise BuildError(f"unknown config(s) {', '.join(unknown)} for {raw}; it gives "
+                             f"{', '.join(available) or 'none (no manifest.csv)'}")
+        return list(dict.fromkeys(asked)), None
+    found = [c for c, subsets in available.items()
+             if c != DEMO_SUBSET and recordings_found(raw, subsets, sources)]
+    if found:
+        return found + ([DEMO_SUBSET] if DEMO_SUBSET in available else []), None
+    if DEMO_SUBSET in available:
+        return [DEMO_SUBSET], ("recordings not found: building the synthetic demo config only. Get the real "
+                               "recordings with `piano-metronome fetch` (or `fetch --from DIR`).")
+    raise BuildError(f"none of the recordings listed in {raw / 'manifest.csv'} were found (looked in "
+                     f"{', '.join(str(s) for s in sources)})")
+
+
 def run_build(raw: Path | None, out: Path, configs: list[str] | None, corpus: Path | None, options: AlignOptions,
               num_proc: int | None, console, jobs: int = 1) -> BuildSummary:
-    """The whole build, with a progress bar and a summary table; see the ``build`` command."""
-    import typer
+    """The whole build, with a progress bar and a summary table; see the ``build`` command.
 
-    from piano_metronome.outputs.configs import CONFIG_SUBSETS, config_rows
+    Raises :class:`BuildError` (nothing written, nothing left behind) for a missing raw folder,
+    an unknown config, an unreadable manifest or an ``out`` that is not the build's own.
+    """
+    from piano_metronome.outputs.configs import configs_of
     from piano_metronome.paths import raw_dir
 
     raw = raw_dir(raw)
+    if not raw.is_dir():
+        raise BuildError(f"raw folder {raw} does not exist (give --raw DIR: a folder with manifest.csv)")
+    try:
+        check_replaceable(out)
+    except NotOurFolderError as exc:
+        raise BuildError(str(exc)) from None
     sources = plan_sources(raw, corpus)
-    if configs is None:
-        configs = ["d1", "d2", "all", "demo"] if corpus_available(raw, sources) else ["demo"]
-        if configs == ["demo"]:
-            console.print("[yellow]corpus not found[/]: building the synthetic [bold]demo[/] config only. "
-                          "Get the real recordings with `piano-metronome fetch` (or `fetch --from DIR`).")
-    unknown = [c for c in configs if c not in CONFIG_SUBSETS]
-    if unknown:
-        typer.echo(f"error: unknown config(s) {unknown}; choose from {list(CONFIG_SUBSETS)}", err=True)
-        raise typer.Exit(2)
-    subsets = tuple(dict.fromkeys(s for c in configs for s in CONFIG_SUBSETS[c]))
     problems: list = []
-    rows = _rows_for(raw, subsets, config_rows, problems)
-    for problem in problems:
+    try:
+        available = configs_of(raw, problems)
+    except (OSError, RecordingError) as exc:
+        raise BuildError(f"cannot read the manifest: {exc}") from None
+    configs, note = choose_configs(raw, sources, configs, available)
+    if note:
+        console.print(f"[yellow]{escape(note)}[/]")
+    subsets = tuple(dict.fromkeys(s for c in configs for s in available[c]))
+    rows = _rows_for(raw, subsets, problems)
+    for problem in dict.fromkeys(problems):
         console.print(f"[red]manifest row skipped[/] {escape(str(problem))}")
     staging = staging_dir(out)
     try:
         results = _align_with_progress(rows, sources, options, console, staging / ".work" / "spool", jobs)
-        summary = _write_folder(raw, out, staging, configs, sources, options, num_proc, results,
-                                [p.describe(raw) for p in problems])
+        chosen = {c: available[c] for c in configs}
+        summary = _write_folder(raw, out, staging, chosen, sources, options, num_proc, results,
+                                [p.describe(raw) for p in dict.fromkeys(problems)])
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -287,25 +329,23 @@ def run_build(raw: Path | None, out: Path, configs: list[str] | None, corpus: Pa
     return summary
 
 
-def _rows_for(raw: Path, subsets: tuple[str, ...], config_rows, problems: list | None = None) -> list[ManifestRow]:
-    """Manifest rows for the subsets: the corpus manifest for d1/d2, the demo's own for demo.
+def _rows_for(raw: Path, subsets: tuple[str, ...], problems: list | None = None) -> list[ManifestRow]:
+    """Manifest rows for the subsets: the raw folder's manifest, and the demo's own for demo.
 
     Bad rows are skipped and appended to ``problems``; only an unreadable manifest stops the build.
     """
-    import typer
-
-    from piano_metronome.inputs.midi import RecordingError
+    from piano_metronome.outputs.configs import config_rows
+    from piano_metronome.paths import DEMO_SUBSET
 
     rows: list[ManifestRow] = []
     try:
-        corpus = tuple(s for s in subsets if s != "demo")
-        if corpus:
-            rows += config_rows(raw, corpus, problems)
-        if "demo" in subsets:
-            rows += config_rows(raw, ("demo",), problems)
+        recorded = tuple(s for s in subsets if s != DEMO_SUBSET)
+        if recorded:
+            rows += config_rows(raw, recorded, problems)
+        if DEMO_SUBSET in subsets:
+            rows += config_rows(raw, (DEMO_SUBSET,), problems)
     except (OSError, RecordingError) as exc:
-        typer.echo(f"error: cannot read the manifest: {exc}", err=True)
-        raise typer.Exit(2) from None
+        raise BuildError(f"cannot read the manifest: {exc}") from None
     return rows
 
 
@@ -372,7 +412,7 @@ def _import_writer() -> None:
     import piano_metronome.outputs.builder  # noqa: F401
 
 
-def _write_folder(raw: Path, out: Path, staging: Path, configs: list[str], sources: list[Path],
+def _write_folder(raw: Path, out: Path, staging: Path, configs: dict[str, tuple[str, ...]], sources: list[Path],
                   options: AlignOptions, num_proc: int | None, results: list[RecordingResult],
                   manifest_problems: list[str] | None = None) -> BuildSummary:
     """Write everything into the staging folder, then swap it in (atomic)."""
@@ -384,10 +424,11 @@ def _write_folder(raw: Path, out: Path, staging: Path, configs: list[str], sourc
     datasets.disable_progress_bars()
     datasets.logging.set_verbosity_error()
     try:
-        summary = BuildSummary(out=out, results=results, manifest_problems=list(manifest_problems or []))
+        summary = BuildSummary(out=out, results=results, manifest_problems=list(manifest_problems or []),
+                               config_subsets=dict(configs))
         work = staging / ".work"
-        for config in configs:
-            summary.configs[config] = build_config(config, raw, sources, options, work, staging, num_proc)
+        for config, subsets in configs.items():
+            summary.configs[config] = build_config(config, subsets, raw, sources, options, work, staging, num_proc)
         shutil.rmtree(work)
         write_recordings(results, staging)
         write_card(staging, summary.configs, len(results), folder_markdown(staging))  # numbers from the tables
@@ -404,7 +445,6 @@ def print_summary(summary: BuildSummary, console) -> None:
     """The table a person reads at the end of a build."""
     from rich.table import Table
 
-    from piano_metronome.outputs.configs import CONFIG_SUBSETS
     from piano_metronome.outputs.stats import split_stats
 
     table = Table(title=f"built {summary.out}")
@@ -412,7 +452,7 @@ def print_summary(summary: BuildSummary, console) -> None:
         table.add_column(name, justify="left" if name in ("config", "split", "dropped") else "right")
     for config, splits in summary.configs.items():
         for split in splits:
-            s = split_stats(config, CONFIG_SUBSETS[config], split, summary.results)
+            s = split_stats(config, summary.config_subsets[config], split, summary.results)
             dropped = ", ".join(f"{k} {v}" for k, v in s.dropped.items()) or "–"
             table.add_row(config, split, str(s.recordings), f"{s.windows:,}", f"{s.notes:,}", f"{s.hours:.2f}",
                           dropped, str(s.warnings))

@@ -117,3 +117,12 @@ def _read_spools(spools: list[str]):
                     pending, rows = rest.to_batches(), rest.num_rows
     if rows:
         yield "end", pa.Table.from_batches(pending).combine_chunks()
+
+
+def builder_class(config: str, subsets: tuple[str, ...]) -> type[PianoMetronome]:
+    """The builder for a config: the project's own class, or a subclass declaring a musician's
+    config (one of their subsets, or ``all`` of them) the way ``BUILDER_CONFIGS`` declares ours."""
+    if config in PianoMetronome.builder_configs and PianoMetronome.builder_configs[config].subsets == subsets:
+        return PianoMetronome
+    declared = PianoMetronomeConfig(name=config, subsets=subsets, description=f"Subsets {', '.join(subsets)}.")
+    return type("PianoMetronome", (PianoMetronome,), {"BUILDER_CONFIGS": [declared], "DEFAULT_CONFIG_NAME": config})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from piano_metronome.outputs.configs import default_config
 from piano_metronome.outputs.schema import (
     CONFIGS,
     RECORDING_COLUMNS,
@@ -83,7 +84,7 @@ def card_data(configs: dict[str, dict[str, dict[str, int]]], recordings: int):
         size_categories=[size_category(configs)], annotations_creators=["machine-generated"],
         source_datasets=["original"],
     )
-    default = "all" if "all" in configs else next(iter(configs))
+    default = default_config(configs)
     metadata = {
         name: {"data_files": [{"split": split, "path": f"data/{name}/{split}-*.arrow"} for split in splits],
                **({"default": True} if name == default else {})}

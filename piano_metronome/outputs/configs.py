@@ -11,7 +11,10 @@ from pathlib import Path
 from piano_metronome.inputs.manifest import ManifestRow, read_manifest
 from piano_metronome.paths import DEMO_SUBSET, MANIFEST_NAME
 
+#: The project's own configs: one per corpus subset, ``all`` of them, and the synthetic demo takes.
 CONFIG_SUBSETS = {"d1": ("d1",), "d2": ("d2",), "all": ("d1", "d2"), "demo": (DEMO_SUBSET,)}
+#: The config holding every subset of a raw folder (only when it has more than one).
+ALL_CONFIG = "all"
 
 
 def manifest_path(raw: Path, subsets: tuple[str, ...]) -> Path:
@@ -27,3 +30,28 @@ def config_rows(raw: Path, subsets: tuple[str, ...], problems: list | None = Non
     """
     rows = read_manifest(manifest_path(raw, subsets), [] if problems is None else problems)
     return sorted((r for r in rows if r.subset in subsets), key=lambda r: r.recording_id)
+
+
+def configs_of(raw: Path, problems: list | None = None) -> dict[str, tuple[str, ...]]:
+    """The configs a raw folder can give: one per subset of its manifest, ``all`` when there are
+    several, and ``demo`` when it holds the demo takes' manifest.
+
+    Derived from the manifest, so a musician's own folder (``mine/``, ``lessons/``) gets its
+    own configs, and the project's ``raw_midi/`` gets exactly :data:`CONFIG_SUBSETS`.
+    """
+    configs: dict[str, tuple[str, ...]] = {}
+    if (raw / MANIFEST_NAME).is_file():
+        rows = read_manifest(raw / MANIFEST_NAME, [] if problems is None else problems)
+        subsets = tuple(sorted({r.subset for r in rows if r.subset != DEMO_SUBSET}))
+        configs.update({s: (s,) for s in subsets})
+        if len(subsets) > 1:
+            configs[ALL_CONFIG] = subsets
+    if (raw / DEMO_SUBSET / MANIFEST_NAME).is_file():
+        configs[DEMO_SUBSET] = (DEMO_SUBSET,)
+    return configs
+
+
+def default_config(configs: list[str] | dict) -> str:
+    """The config ``load_dataset(name)`` returns when none is named: ``all`` when built, else the first."""
+    names = list(configs)
+    return ALL_CONFIG if ALL_CONFIG in names else names[0]

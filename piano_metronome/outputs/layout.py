@@ -1,0 +1,98 @@
+"""The built dataset folder's layout, declared once: file names, shard paths, and how a build is recognised.
+
+```
+<out>/README.md                                   card (YAML + DATASET_CARD.md + statistics)
+<out>/data/<config>/<split>-NNNNN-of-NNNNN.arrow  windows of each config and split
+<out>/data/recordings/recordings-00000-of-00001.arrow
+<out>/build_report.json                           what was built and how; its "generator" marks our folders
+<out>/checksums.sha256                            sha256 of every other file
+```
+
+A command that replaces a folder must know the folder is its own: a build folder is recognised
+by the marker in its ``build_report.json`` *and* by every file in it being listed in its
+checksums, so a user's file that found its way in is never deleted with it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+CARD_FILE = "README.md"
+DATA_DIR = "data"
+BUILD_REPORT = "build_report.json"
+CHECKSUM_FILE = "checksums.sha256"
+#: The standalone YAML ``datasets`` reads in a folder (configs and features without a card).
+REPO_YAML = ".huggingface.yaml"
+#: The value of ``generator`` in ``build_report.json``: the marker of a folder ``build`` wrote.
+GENERATOR = "piano-metronome build"
+
+
+class NotOurFolderError(Exception):
+    """A path the build may not replace, with the one-line reason a user reads."""
+
+
+def shard_name(split: str, index: int = 0, count: int = 1) -> str:
+    """``train-00000-of-00001.arrow``: the name the Hub reads a split from without any YAML."""
+    return f"{split}-{index:05d}-of-{count:05d}.arrow"
+
+
+def config_dir(out: Path, config: str) -> Path:
+    """``<out>/data/<config>``: where one config's shards live."""
+    return out / DATA_DIR / config
+
+
+def shard_glob(config: str, split: str) -> str:
+    """The data-files pattern of one split, relative to the folder (as written in the card's YAML)."""
+    return f"{DATA_DIR}/{config}/{split}-*.arrow"
+
+
+def shard_paths(out: Path, config: str, split: str) -> list[Path]:
+    """The shards of one split, in order."""
+    return sorted(config_dir(out, config).glob(f"{split}-*.arrow"))
+
+
+def listed_files(out: Path) -> set[str]:
+    """Relative paths the folder's checksum file lists (empty when it has none)."""
+    try:
+        text = (out / CHECKSUM_FILE).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return set()
+    return {line.split("  ", 1)[1] for line in text.splitlines() if "  " in line}
+
+
+def is_build_folder(out: Path) -> bool:
+    """Whether ``out`` carries the build's marker (its own ``build_report.json``).
+
+    Builds before the ``generator`` field marked their report with ``piano_metronome_version``
+    alone; those folders are recognised too, so upgrading never strands a user's dataset.
+    """
+    try:
+        report = json.loads((out / BUILD_REPORT).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(report, dict) and (report.get("generator") == GENERATOR or "piano_metronome_version" in report)
+
+
+def check_replaceable(out: Path) -> None:
+    """Raise :class:`NotOurFolderError` unless ``out`` may be replaced by a build.
+
+    Allowed: nothing there, an empty folder, or a folder a build wrote whose every file the
+    build listed. Anything else is the user's, and stays untouched.
+    """
+    if not out.exists() and not out.is_symlink():
+        return
+    if not out.is_dir() or out.is_symlink():
+        raise NotOurFolderError(f"{out} exists and is not a dataset folder; choose another --out")
+    entries = list(out.iterdir())
+    if not entries:
+        return
+    if not is_build_folder(out):
+        raise NotOurFolderError(f"{out} is not empty and was not written by `piano-metronome build` (no "
+                                f"{BUILD_REPORT} of ours); choose another --out or move its files")
+    ours = listed_files(out) | {CHECKSUM_FILE}
+    foreign = sorted(p.relative_to(out).as_posix() for p in out.rglob("*")
+                     if not p.is_dir() and p.relative_to(out).as_posix() not in ours)
+    if foreign:
+        raise NotOurFolderError(f"{out} holds {len(foreign)} file(s) the build did not write (e.g. {foreign[0]}); "
+                                "move them or choose another --out")
