@@ -2,6 +2,10 @@
 
 Each module in :mod:`piano_metronome.commands` has a ``register(app)`` function and keeps its
 heavy imports inside the command body, so ``--help`` answers instantly.
+
+Help is plain text (``rich_markup_mode=None``) for every command, sub-apps included: rich markup
+would eat literal brackets (``pip install 'piano_metronome[plot]'``, ``{'beats': [s…]}``) and
+rich panels print a ``<bool>`` type beside every flag.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 
 #: Command modules under piano_metronome.commands, in the order their commands appear in --help.
@@ -28,6 +33,17 @@ COMMAND_MODULES = ("fetch", "manifest", "demo", "align", "build", "publish", "va
 
 for _module in COMMAND_MODULES:
     importlib.import_module(f"piano_metronome.commands.{_module}").register(app)
+
+
+def _plain_help(typer_app: typer.Typer) -> None:
+    """Plain-text help for the sub-apps too (``baseline``): each keeps its own markup mode otherwise."""
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            group.typer_instance.rich_markup_mode = None
+            _plain_help(group.typer_instance)
+
+
+_plain_help(app)
 
 
 def main() -> None:

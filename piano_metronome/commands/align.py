@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from piano_metronome.commands.common import align_options, console, fail, parse_latency
+from piano_metronome.commands.common import align_options, fail, parse_latency, result_console
 
 
 def register(app: typer.Typer) -> None:
@@ -17,10 +17,19 @@ def register(app: typer.Typer) -> None:
 
 
 def align_file(
-    midi: Path = typer.Argument(..., help="A MIDI file recorded to a click.", exists=False),
-    steps_per_beat: int = typer.Option(4, "--steps-per-beat", "-s", help="Sub-beats per beat: 4 = 16ths, 2 = 8ths."),
-    bpm: str = typer.Option("", help="BPM you noted (default: from a '<id>_<bpm>_<key>.mid' name)."),
-    key: str = typer.Option("", help="Key you noted, e.g. 'C', 'Bbm' (default: from the file name)."),
+    midi: Path = typer.Argument(..., metavar="MIDI", help="A MIDI file recorded to a click.", exists=False),
+    steps_per_beat: int | None = typer.Option(
+        None, "--steps-per-beat", "-s", min=1, show_default=False,
+        help="Sub-beats per beat: 4 = 16ths, 2 = 8ths. Default: the file's manifest row, else its "
+             "subset folder's grid (d1 = 4, d2 = 2); with neither it must be given."),
+    manifest: Path | None = typer.Option(
+        None, "--manifest", metavar="FILE", show_default=False,
+        help="Manifest listing the file (default: manifest.csv beside its subset folder, then in its own "
+             "folder)."),
+    bpm: str = typer.Option("", help="BPM you noted (default: the manifest row, else a '<id>_<bpm>_<key>.mid' "
+                            "name)."),
+    key: str = typer.Option("", help="Key you noted, e.g. 'C', 'Bbm' (default: the manifest row, else the "
+                            "file name)."),
     beats: Path = typer.Option(None, help="Beat-list sidecar: JSON {'beats': [s…], 'downbeats': [bool…]} or "
                                "one time per line."),
     click_track: str = typer.Option(None, help="Track (name or index) whose notes are the click, if the file has one."),
@@ -30,7 +39,11 @@ def align_file(
 ) -> None:
     """Check one take before adding it: which grid fits, latency, timing spread, key, notes dropped.
 
-    Exit codes: 0 aligned; 1 rejected (the reason is printed); 2 bad arguments.
+    The grid (sub-beats per beat) is never guessed: --steps-per-beat, else the file's row in its
+    manifest, else its subset folder's known grid (d1 16ths, d2 8ths); where it came from is
+    said on stderr. The report goes to stdout (a table, or JSON with --json).
+
+    Exit codes: 0 aligned; 1 rejected (the reason is printed); 2 bad arguments or unknown grid.
     """
     from piano_metronome.inputs.manifest import parse_file_name
     from piano_metronome.inputs.midi import ClickSpec, RecordingError, read_midi
@@ -38,6 +51,9 @@ def align_file(
 
     if not midi.is_file():
         raise fail(f"{midi}: no such file")
+    steps_per_beat, row = resolve_grid(midi, steps_per_beat, manifest)
+    if row is not None:
+        bpm, key = bpm or row.labelled_bpm, key or row.labelled_key
     if not (bpm and key):
         try:
             _, name_bpm, name_key = parse_file_name(midi.name)
@@ -56,7 +72,37 @@ def align_file(
     if as_json:
         typer.echo(json.dumps(asdict(report), indent=1, sort_keys=True))
         return
-    _print_report(report, console())
+    _print_report(report, result_console())
+
+
+def resolve_grid(midi: Path, steps_per_beat: int | None, manifest: Path | None):
+    """(steps per beat, the file's manifest row or None): the option, the row, the subset, else exit 2.
+
+    A silent default would misalign every note of an 8th-note take, so an unknown grid is a
+    one-line error saying how to give it; the source of a grid not given is said on stderr.
+    """
+    from piano_metronome.inputs.manifest import DEFAULT_STEPS_PER_BEAT, row_for_file
+    from piano_metronome.inputs.midi import RecordingError
+
+    if manifest is not None and not manifest.is_file():
+        raise fail(f"{manifest}: no such manifest")
+    try:
+        found = row_for_file(midi, manifest)
+    except (RecordingError, OSError) as exc:
+        raise fail(f"cannot use manifest {manifest}: {exc}") from None
+    if steps_per_beat is not None:
+        return steps_per_beat, found[0] if found else None
+    if found:
+        row, source = found
+        typer.echo(f"grid: {row.steps_per_beat} steps per beat, from {source} ({row.recording_id})", err=True)
+        return row.steps_per_beat, row
+    subset = midi.resolve().parent.name
+    if subset in DEFAULT_STEPS_PER_BEAT:
+        typer.echo(f"grid: {DEFAULT_STEPS_PER_BEAT[subset]} steps per beat, the grid of subset {subset}", err=True)
+        return DEFAULT_STEPS_PER_BEAT[subset], None
+    where = f"{manifest} does not list it" if manifest else "no manifest beside it lists it"
+    raise fail(f"{midi}: grid unknown ({where} and its folder {subset!r} is not a known subset); give "
+               f"--steps-per-beat N (4 = 16ths, 2 = 8ths) or --manifest FILE")
 
 
 def _print_report(report, out) -> None:

@@ -9,13 +9,27 @@ OPTION_RAW = typer.Option(None, "--raw", help="Raw folder with manifest.csv, dem
 
 
 def console():
-    """A rich console on stderr for progress and tables (stdout stays for machine output)."""
+    """A rich console on stderr for progress and logs, so stdout carries only results."""
     import shutil
 
     from rich.console import Console
 
     # 120 columns when not a terminal (CI logs, pipes): rich's 80 would fold the summary table
     return Console(stderr=True, highlight=False, width=shutil.get_terminal_size((120, 24)).columns)
+
+
+def result_console():
+    """A rich console on stdout for a command's result (report tables), so ``cmd > report.txt`` keeps it.
+
+    Looked up at call time (``sys.stdout``), so a redirected or captured stdout gets the table; wide
+    enough off a terminal that no number is cut.
+    """
+    import sys
+
+    from rich.console import Console
+
+    out = Console(file=sys.stdout, highlight=False)
+    return out if out.is_terminal else Console(file=sys.stdout, highlight=False, width=200)
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

@@ -25,7 +25,8 @@ def publish(
 
     Uses create_repo + upload_folder, so the shards users download are byte for byte the
     ones `piano-metronome validate` and `rebuild` check (push_to_hub would rewrite them as
-    Parquet). Run `piano-metronome validate` first. Exit codes: 0 sent (or listed), 2 not a
+    Parquet). Run `piano-metronome validate` first. The file list and the address are printed
+    on stdout, progress on stderr. Exit codes: 0 sent (or listed), 2 not a
     built dataset or a bad repo id, 1 the upload failed.
     """
     from piano_metronome.outputs.publish import plan_upload, upload
@@ -47,4 +48,4 @@ def publish(
     except Exception as exc:  # network, auth, permissions: one line, no traceback
         raise fail(f"upload to {plan.repo_id} failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
                    code=1) from None
-    out.print(f"done: {url}")
+    typer.echo(f"done: {url}")

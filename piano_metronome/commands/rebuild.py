@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from piano_metronome.commands.common import OPTION_RAW, console, fail
+from piano_metronome.commands.common import OPTION_RAW, console, fail, result_console
 
 HELP = (
     "Rebuild DIR from the raw recordings, with the configs and alignment options recorded in "
@@ -56,11 +56,11 @@ STYLE = {"identical": "green"}
 
 
 def print_report(report) -> None:
-    """One row per file; identical files are counted, not listed, when everything else is too."""
+    """One row per file, on stdout (the command's result); the rebuild's own log stays on stderr."""
     from rich.markup import escape
     from rich.table import Table
 
-    out = console()
+    out = result_console()
     table = Table(title=f"rebuild of {report.dataset} (configs {', '.join(report.configs)})", title_justify="left")
     for name in ("file", "result", "differences"):
         table.add_column(name, overflow="fold")

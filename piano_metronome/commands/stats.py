@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from piano_metronome.commands.common import fail
+from piano_metronome.commands.common import fail, result_console
 
 FORMATS = ("table", "markdown", "json")
 
@@ -69,10 +69,6 @@ def stats(
     elif fmt == "markdown":
         typer.echo(stats_markdown(result))
     else:
-        from rich.console import Console
-
-        out = Console(highlight=False)
-        if not out.is_terminal:  # a pipe or a log: wide enough that no number is cut
-            out = Console(highlight=False, width=200)
+        out = result_console()
         for table in _tables(result):
             out.print(table)

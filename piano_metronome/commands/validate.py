@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from piano_metronome.commands.common import console
+from piano_metronome.commands.common import console, result_console
 
 HELP = (
     "Check a built dataset folder (default: dataset), or with --raw the raw recordings (default: raw_midi)."
@@ -21,8 +21,9 @@ HELP = (
     "With --raw: each manifest row's file is present with the manifest's size and sha256, parses as MIDI and "
     "aligns; labels the notes contradict (BPM, key signature) are warnings, since labels are hand-typed."
     "\n\n"
-    "Prints a table of checks with what failed and where (shard, window id, file, manifest line); --json "
-    "prints the same report as JSON on stdout."
+    "Prints a table of checks with what failed and where (shard, window id, file, manifest line) on stdout, "
+    "so `validate DIR > report.txt` keeps it; --json prints the same report as JSON on stdout. A folder that "
+    "cannot be validated at all is one error line on stderr."
     "\n\n"
     "Exit codes: 0 every check passed (warnings allowed); 1 a check failed; 2 the folder cannot be read as a "
     "dataset (or raw folder) at all, or bad usage."
@@ -62,14 +63,17 @@ STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red"}
 
 
 def print_report(report, show: int = SHOWN) -> None:
-    """The table a person reads: one row per check, its first problems under it."""
+    """The table a person reads, on stdout: one row per check, its first problems under it.
+
+    A folder that cannot be read at all is an error, so it goes to stderr as one line.
+    """
     from rich.markup import escape
     from rich.table import Table
 
-    out = console()
     if report.unreadable:
-        out.print(f"[bold red]cannot validate[/] {escape(report.target)}: {escape(report.unreadable)}")
+        console().print(f"error: cannot validate {escape(report.target)}: {escape(report.unreadable)}", soft_wrap=True)
         return
+    out = result_console()
     table = Table(title=f"validate {report.kind} {report.target}", title_justify="left")
     for name in ("check", "status", "found"):
         table.add_column(name, overflow="fold")
