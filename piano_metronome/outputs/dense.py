@@ -7,6 +7,7 @@ batch: the flat cell index of every hit is ``window · S · 88 + step · 88 + ke
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,8 +20,32 @@ from piano_metronome.outputs.schema import NUM_KEYS
 NUM_SIGNATURES = 12
 
 
+#: Columns dense decoding reads, with the numpy type each is gathered in from rows.
+_LIST_COLUMNS = {"note_step": np.int64, "note_key": np.int64, "note_offset": np.float32, "note_velocity": np.float32}
+_SCALAR_COLUMNS = {"key_signature": np.int64, "tempo_norm": np.float32, "num_steps": np.int64}
+
+
+def _rows_table(rows: Sequence[Mapping[str, Any]]) -> pa.Table:
+    """Rows as a torch ``DataLoader`` hands them to ``collate_fn`` → one Arrow table.
+
+    Each row's lists may be Python lists, numpy arrays or torch tensors (``with_format("torch")``
+    or ``"numpy"``): all go through ``np.asarray``, so the same collate works with any format.
+    """
+    columns: dict[str, pa.Array] = {}
+    for name, dtype in _LIST_COLUMNS.items():
+        parts = [np.asarray(row[name], dtype=dtype).ravel() for row in rows]
+        offsets = np.zeros(len(parts) + 1, np.int32)
+        np.cumsum([len(part) for part in parts], out=offsets[1:])
+        columns[name] = pa.ListArray.from_arrays(pa.array(offsets), pa.array(np.concatenate(parts)))
+    for name, dtype in _SCALAR_COLUMNS.items():
+        if name in rows[0]:
+            columns[name] = pa.array(np.array([np.asarray(row[name]).item() for row in rows], dtype=dtype))
+    return pa.table(columns)
+
+
 def _as_table(batch: Any) -> pa.Table:
-    """Accept a pyarrow Table/RecordBatch, a ``datasets`` Dataset, or a dict of columns (a batch)."""
+    """Accept a pyarrow Table/RecordBatch, a ``datasets`` Dataset, a dict of columns (a batch), or a
+    list of rows (what a torch ``DataLoader`` passes to ``collate_fn``)."""
     if isinstance(batch, pa.Table):
         return batch
     if isinstance(batch, pa.RecordBatch):
@@ -32,7 +57,10 @@ def _as_table(batch: Any) -> pa.Table:
     if isinstance(batch, dict):
         return pa.table({k: batch[k] for k in ("note_step", "note_key", "note_offset", "note_velocity",
                                                 "key_signature", "tempo_norm", "num_steps") if k in batch})
-    raise TypeError(f"cannot read windows from {type(batch).__name__}")
+    if isinstance(batch, (list, tuple)) and batch and all(isinstance(row, Mapping) for row in batch):
+        return _rows_table(batch)
+    raise TypeError(f"cannot read windows from {type(batch).__name__}"
+                    + (" (an empty list)" if isinstance(batch, (list, tuple)) and not batch else ""))
 
 
 @dataclass(frozen=True)
@@ -153,18 +181,13 @@ def iter_dense(dataset: Any, batch_size: int = 64, num_steps: int | None = None,
 
 
 def torch_collate(rows: list[dict]) -> dict[str, Any]:
-    """A ``torch.utils.data.DataLoader`` collate: rows of the dataset → dense torch tensors."""
+    """A ``torch.utils.data.DataLoader`` collate: rows of the dataset → dense torch tensors.
+
+    ``DataLoader(ds["train"], batch_size=32, collate_fn=torch_collate)`` gives batches of ``H``,
+    ``O``, ``V`` (32, 64, 88), ``key`` (32, 12) and ``tempo`` (32,), float32 tensors, whatever the
+    dataset's format (plain, ``with_format("torch")`` or ``"numpy"``). The default collate cannot
+    stack the ragged note lists, which is why a collate is needed at all.
+    """
     import torch
 
-    columns = {k: [r[k] for r in rows] for k in ("note_step", "note_key", "note_offset", "note_velocity",
-                                                   "key_signature", "tempo_norm", "num_steps")}
-    table = pa.table({
-        "note_step": pa.array(columns["note_step"], pa.list_(pa.int8())),
-        "note_key": pa.array(columns["note_key"], pa.list_(pa.int8())),
-        "note_offset": pa.array(columns["note_offset"], pa.list_(pa.float32())),
-        "note_velocity": pa.array(columns["note_velocity"], pa.list_(pa.uint8())),
-        "key_signature": pa.array(columns["key_signature"], pa.int8()),
-        "tempo_norm": pa.array(columns["tempo_norm"], pa.float32()),
-        "num_steps": pa.array(columns["num_steps"], pa.int16()),
-    })
-    return {k: torch.from_numpy(v) for k, v in dense_arrays(table).items()}
+    return {k: torch.from_numpy(v) for k, v in dense_arrays(rows).items()}
