@@ -43,12 +43,10 @@ def corpus() -> Path:
 
 def build_dataset(out: Path, configs: list[str], corpus_path: Path | None = None) -> Path:
     """Build configs into ``out`` with the project's own build (what `piano-metronome build` runs)."""
-    from rich.console import Console
-
     from piano_metronome.outputs.build import run_build
     from piano_metronome.processing.align import AlignOptions
 
-    run_build(None, out, configs, corpus_path, AlignOptions(), None, Console(quiet=True))
+    run_build(None, out, configs, corpus_path, AlignOptions())
     return out
 
 
@@ -65,16 +63,12 @@ def demo_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     Read-only: tests that damage a dataset copy it first (``shutil.copytree``). ``--config demo``
     is explicit so ``$PIANO_METRONOME_CORPUS`` does not change what is built.
     """
-    from io import StringIO
-
-    from rich.console import Console
-
     from piano_metronome.outputs.build import run_build
     from piano_metronome.paths import PROJECT_ROOT
     from piano_metronome.processing.align import AlignOptions
 
     out = tmp_path_factory.mktemp("demo-build") / "dataset"
-    run_build(PROJECT_ROOT / "raw_midi", out, ["demo"], None, AlignOptions(), None, Console(file=StringIO()))
+    run_build(PROJECT_ROOT / "raw_midi", out, ["demo"], None, AlignOptions())
     return out
 
 

@@ -23,6 +23,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from piano_metronome.cli import app
+from piano_metronome.commands.build import ConsoleProgress, print_summary
 from piano_metronome.inputs.manifest import ManifestRow, parse_file_name, write_manifest
 from piano_metronome.inputs.midi import MAX_EVENTS, RecordingError, parse_midi_bytes
 from piano_metronome.outputs.build import run_build
@@ -170,7 +171,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     pipeline.clear_cache()
     buffer = StringIO()
     out = root / "dataset"
-    run_build(root / "raw", out, ["demo"], None, AlignOptions(), None, Console(file=buffer, width=400))
+    err = Console(file=buffer, width=400)
+    print_summary(run_build(root / "raw", out, ["demo"], None, AlignOptions(), progress=ConsoleProgress(err)), err)
     windows = pa.concat_tables(_read(p) for p in sorted((out / "data" / "demo").glob("*.arrow")))
     recordings = {r["recording_id"]: r for r in _read(next((out / "data" / "recordings").glob("*.arrow"))).to_pylist()}
     report = json.loads((out / "build_report.json").read_text(encoding="utf-8"))

@@ -199,12 +199,10 @@ def test_dense_reproduces_alignment_on_corpus(corpus_build, corpus):
 
 
 def test_num_proc_build_loads_the_same_windows(tmp_path, demo_build):
-    from rich.console import Console
-
     from piano_metronome.outputs.build import run_build
 
     out = tmp_path / "np"
-    run_build(None, out, ["demo"], None, AlignOptions(), 2, Console(quiet=True))
+    run_build(None, out, ["demo"], None, AlignOptions(), num_proc=2)
     for split in ("train", "validation", "test"):
         a = load_dataset(str(out), "demo", split=split)
         b = load_dataset(str(demo_build), "demo", split=split)

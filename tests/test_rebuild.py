@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import replace
-from io import StringIO
 from pathlib import Path
 
 import symusic
-from rich.console import Console
 from typer.testing import CliRunner
 
 from piano_metronome.cli import app
@@ -21,11 +19,6 @@ DEMO = PROJECT_ROOT / "raw_midi" / "demo"
 EDITED = "dc_95_F.mid"  # the demo's validation take
 SHARD = "data/demo/validation-00000-of-00001.arrow"
 RECORDINGS = "data/recordings/recordings-00000-of-00001.arrow"
-
-
-def quiet() -> Console:
-    """A console that keeps the rebuild's own output out of the test log."""
-    return Console(file=StringIO())
 
 
 def raw_copy(tmp_path: Path) -> Path:
@@ -66,7 +59,7 @@ def test_edited_recording_is_named(tmp_path: Path, demo_dataset: Path) -> None:
     rows = [r if r.file_name != EDITED else replace(r, size=path.stat().st_size, sha256=sha256_file(path))
             for r in read_manifest(raw / "demo" / "manifest.csv")]
     write_manifest(rows, raw / "demo" / "manifest.csv")  # a contributor re-recorded the take
-    report = rebuild(demo_dataset, raw, None, quiet())
+    report = rebuild(demo_dataset, raw, None)
     assert not report.identical
     files = by_path(report)
     status, details = files[SHARD]
@@ -85,7 +78,7 @@ def test_recording_edited_behind_the_manifest(tmp_path: Path, demo_dataset: Path
     louder_note(raw / "demo" / EDITED, 40)
     result = CliRunner().invoke(app, ["rebuild", str(demo_dataset), "--raw", str(raw)])
     assert result.exit_code == 1
-    report = rebuild(demo_dataset, raw, None, quiet())
+    report = rebuild(demo_dataset, raw, None)
     files = by_path(report)
     assert any(line.startswith("2 row(s) only in the dataset: demo/dc/000, demo/dc/001")
                for line in files[SHARD][1]), files[SHARD]
@@ -103,7 +96,7 @@ def test_not_a_built_dataset(tmp_path: Path) -> None:
 def test_missing_recording_is_named_with_a_hint(tmp_path: Path, demo_dataset: Path) -> None:
     raw = raw_copy(tmp_path)
     (raw / "demo" / EDITED).unlink()
-    report = rebuild(demo_dataset, raw, None, quiet())
+    report = rebuild(demo_dataset, raw, None)
     assert report.notes == [f"1 recording(s) were not found (e.g. demo/{EDITED}): bring them with "
                             "`piano-metronome fetch`, or pass --raw / --corpus"]
     assert by_path(report)[SHARD][0] == DIFFERS

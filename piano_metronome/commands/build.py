@@ -52,10 +52,12 @@ def build(
     from piano_metronome.outputs.build import BuildError, run_build
 
     options = align_options(window_steps, hop_steps, parse_latency(latency))
+    err = console()
     try:
-        summary = run_build(raw, out, config or None, corpus, options, num_proc, console(), jobs)
+        summary = run_build(raw, out, config or None, corpus, options, num_proc, ConsoleProgress(err), jobs)
     except BuildError as exc:
         raise fail(str(exc)) from None
+    print_summary(summary, err)
     typer.echo(load_line(out, register_name(raw, name)))
     if strict and summary.rejected:
         raise typer.Exit(1)
@@ -94,3 +96,75 @@ def load_line(out: Path, name: str) -> str:
         return (f'load with: load_dataset("{name}", "{example}")   '
                 f'(configs: {", ".join(configs)}; or by path: {by_path})')
     return f"load with: {by_path}"
+
+
+class ConsoleProgress:
+    """The build's progress on a rich console (stderr): a bar while aligning, one line per rejection
+    or warning as it happens, notes in yellow."""
+
+    def __init__(self, err) -> None:
+        self.console = err
+        self.bar = None
+        self.task = None
+
+    def note(self, text: str) -> None:
+        """A note the user should read before the work starts."""
+        from rich.markup import escape
+
+        self.console.print(f"[yellow]{escape(text)}[/]")
+
+    def started(self, total: int) -> None:
+        """Start the bar (after any worker is forked: the bar runs a thread)."""
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.bar = Progress(TextColumn("aligning"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            console=self.console, transient=True)
+        self.task = self.bar.add_task("align", total=total)
+        self.bar.start()
+
+    def advanced(self, count: int = 1) -> None:
+        """Move the bar."""
+        if self.bar is not None:
+            self.bar.advance(self.task, count)
+
+    def recording(self, result) -> None:
+        """A rejection or warning, printed as it is collected."""
+        from rich.markup import escape
+
+        if not result.ok:
+            self.console.print(f"[red]rejected[/] {escape(result.report.path)}: {escape(result.report.reason)}")
+        for warning in result.input_warnings:
+            self.console.print(f"[yellow]warning[/] {escape(result.report.path)}: {escape(warning)}")
+
+    def finished(self) -> None:
+        """Remove the bar."""
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+
+def print_summary(summary, err) -> None:
+    """The table a person reads at the end of a build (stderr: stdout keeps the load line)."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from piano_metronome.outputs.stats import split_stats
+
+    table = Table(title=f"built {summary.out}")
+    for name in ("config", "split", "recordings", "windows", "notes", "hours", "dropped", "warnings"):
+        table.add_column(name, justify="left" if name in ("config", "split", "dropped") else "right")
+    for config, splits in summary.configs.items():
+        for split in splits:
+            s = split_stats(config, summary.config_subsets[config], split, summary.results)
+            dropped = ", ".join(f"{k} {v}" for k, v in s.dropped.items()) or "–"
+            table.add_row(config, split, str(s.recordings), f"{s.windows:,}", f"{s.notes:,}", f"{s.hours:.2f}",
+                          dropped, str(s.warnings))
+    err.print(table)
+    if summary.rejected:
+        err.print(f"[red]{len(summary.rejected)} recording(s) rejected[/] (see build_report.json):")
+        for result in summary.rejected:
+            err.print(f"  {escape(result.report.path)}: {escape(result.report.reason)}")
+    if summary.manifest_problems:
+        err.print(f"[red]{len(summary.manifest_problems)} manifest row(s) skipped[/] (see build_report.json):")
+        for problem in summary.manifest_problems:
+            err.print(f"  {escape(problem)}")

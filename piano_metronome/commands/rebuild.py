@@ -33,16 +33,16 @@ def rebuild(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the rebuild's own progress and summary."),
 ) -> None:
     """Rebuild and compare; the user-facing text is :data:`HELP`."""
-    from rich.console import Console
-
     from piano_metronome.outputs.rebuild import RebuildError
     from piano_metronome.outputs.rebuild import rebuild as run_rebuild
 
     if not dataset.is_dir():
         raise fail(f"{dataset} is not a folder")
-    build_console = console() if verbose else Console(stderr=True, quiet=True)
+    from piano_metronome.commands.build import ConsoleProgress
+
+    progress = ConsoleProgress(console()) if verbose else None
     try:
-        report = run_rebuild(dataset, raw, corpus, build_console, keep)
+        report = run_rebuild(dataset, raw, corpus, progress, keep)
     except RebuildError as exc:
         raise fail(str(exc)) from None
     if as_json:

@@ -9,16 +9,13 @@ nothing carries a timestamp.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
-from rich.markup import escape
 
 from piano_metronome import __version__
 from piano_metronome.inputs.manifest import ManifestRow, sha256_file
@@ -33,12 +30,36 @@ from piano_metronome.outputs.layout import (
     shard_name,
 )
 from piano_metronome.outputs.schema import RECORDINGS_CONFIG, RECORDINGS_SPLIT
+from piano_metronome.outputs.staging import staging_dir, swap_in
 from piano_metronome.processing.align import AlignOptions
 from piano_metronome.processing.pipeline import RecordingResult, process_row
 
 
 class BuildError(Exception):
     """Bad input to the build as a whole (not one bad recording): the one-line reason a user reads."""
+
+
+class BuildProgress:
+    """What a build tells its caller while it runs; every method does nothing unless overridden.
+
+    The library prints nothing: the ``build`` command draws a progress bar and tables from
+    these calls, tests record them, and ``rebuild`` ignores them.
+    """
+
+    def note(self, text: str) -> None:
+        """Something the user should know before the work starts (e.g. only the demo is built)."""
+
+    def started(self, total: int) -> None:
+        """Alignment of ``total`` recordings begins (worker processes, if any, are already forked)."""
+
+    def advanced(self, count: int = 1) -> None:
+        """``count`` more recordings are aligned."""
+
+    def recording(self, result: RecordingResult) -> None:
+        """One recording's result, in the order they are collected (rejections and warnings in it)."""
+
+    def finished(self) -> None:
+        """Alignment is over; writing the folder begins."""
 
 
 @dataclass
@@ -173,70 +194,6 @@ def write_build_report(summary: BuildSummary, options: AlignOptions, out: Path) 
     (out / BUILD_REPORT).write_text(json.dumps(report, indent=1, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def _exchange(a: Path, b: Path) -> bool:
-    """Atomically swap two paths with Linux ``renameat2(RENAME_EXCHANGE)``; False if unsupported."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError):
-        return False
-    at_fdcwd, rename_exchange = -100, 2
-    result = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
-    return result == 0
-
-
-def swap_in(new: Path, out: Path) -> None:
-    """Put the finished folder ``new`` at ``out``; the old one is removed only after the swap."""
-    if not out.exists():
-        os.replace(new, out)
-        return
-    if _exchange(new, out):
-        shutil.rmtree(new)
-        return
-    old = out.with_name(out.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    os.replace(out, old)
-    os.replace(new, out)
-    shutil.rmtree(old)
-
-
-def _pid_alive(pid: int) -> bool:
-    """Whether a process with this id still runs (signal 0 checks without sending anything)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def remove_stale_staging(out: Path) -> list[Path]:
-    """Delete staging folders of earlier builds of ``out`` whose process is gone (killed builds)."""
-    removed = []
-    for folder in out.parent.glob(f".{out.name}.building-*"):
-        pid = folder.name.rsplit("building-", 1)[1].split("-", 1)[0]
-        if pid.isdigit() and not _pid_alive(int(pid)):
-            shutil.rmtree(folder, ignore_errors=True)
-            removed.append(folder)
-    return removed
-
-
-def staging_dir(out: Path) -> Path:
-    """A fresh temporary folder beside ``out`` (same file system, so the swap is a rename).
-
-    Its name carries the build's process id, so a later build can tell a killed build's
-    leftovers (removed) from a build still running beside it (left alone).
-    """
-    out.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_staging(out)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-{os.getpid()}-", dir=out.parent))
-    staging.chmod(0o755)  # mkdtemp makes it private; a dataset folder is meant to be shared
-    return staging
-
-
 def plan_sources(raw: Path, corpus: Path | None) -> list[Path]:
     """Where recordings are looked for, in order: the raw folder, --corpus, $PIANO_METRONOME_CORPUS."""
     from piano_metronome.paths import corpus_dir
@@ -287,8 +244,8 @@ def choose_configs(raw: Path, sources: list[Path], asked: list[str] | None,
 
 
 def run_build(raw: Path | None, out: Path, configs: list[str] | None, corpus: Path | None, options: AlignOptions,
-              num_proc: int | None, console, jobs: int = 1) -> BuildSummary:
-    """The whole build, with a progress bar and a summary table; see the ``build`` command.
+              num_proc: int | None = None, progress: BuildProgress | None = None, jobs: int = 1) -> BuildSummary:
+    """The whole build; see the ``build`` command. Progress goes to ``progress``, nothing is printed.
 
     Raises :class:`BuildError` (nothing written, nothing left behind) for a missing raw folder,
     an unknown config, an unreadable manifest or an ``out`` that is not the build's own.
@@ -309,24 +266,23 @@ def run_build(raw: Path | None, out: Path, configs: list[str] | None, corpus: Pa
         available = configs_of(raw, problems)
     except (OSError, RecordingError) as exc:
         raise BuildError(f"cannot read the manifest: {exc}") from None
+    progress = progress or BuildProgress()
     configs, note = choose_configs(raw, sources, configs, available)
     if note:
-        console.print(f"[yellow]{escape(note)}[/]")
+        progress.note(note)
     subsets = tuple(dict.fromkeys(s for c in configs for s in available[c]))
     rows = _rows_for(raw, subsets, problems)
     for problem in dict.fromkeys(problems):
-        console.print(f"[red]manifest row skipped[/] {escape(str(problem))}")
+        progress.note(f"manifest row skipped: {problem}")
     staging = staging_dir(out)
     try:
-        results = _align_with_progress(rows, sources, options, console, staging / ".work" / "spool", jobs)
+        results = align_all(rows, sources, options, progress, staging / ".work" / "spool", jobs)
         chosen = {c: available[c] for c in configs}
-        summary = _write_folder(raw, out, staging, chosen, sources, options, num_proc, results,
-                                [p.describe(raw) for p in dict.fromkeys(problems)])
+        return _write_folder(raw, out, staging, chosen, sources, options, num_proc, results,
+                             [p.describe(raw) for p in dict.fromkeys(problems)])
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    print_summary(summary, console)
-    return summary
 
 
 def _rows_for(raw: Path, subsets: tuple[str, ...], problems: list | None = None) -> list[ManifestRow]:
@@ -349,51 +305,43 @@ def _rows_for(raw: Path, subsets: tuple[str, ...], problems: list | None = None)
     return rows
 
 
-def _align_with_progress(rows: list[ManifestRow], sources: list[Path], options: AlignOptions,
-                         console, spool_dir: Path, jobs: int = 1) -> list[RecordingResult]:
-    """Align every recording with a progress bar; rejections are printed as they happen.
+def align_all(rows: list[ManifestRow], sources: list[Path], options: AlignOptions, progress: BuildProgress,
+              spool_dir: Path, jobs: int = 1) -> list[RecordingResult]:
+    """Align every recording, telling ``progress`` as they are done; results in manifest order.
 
-    With ``jobs`` > 1, that many forked workers align whole subsets (forked before the
-    progress bar's thread starts, and before ``datasets`` is imported) while this process
-    imports the dataset writer, the slowest import of the build; a failed worker is redone here.
+    With ``jobs`` > 1, that many forked workers align whole subsets (forked before the caller
+    starts any progress thread, and before ``datasets`` is imported) while this process imports
+    the dataset writer, the slowest import of the build; a failed worker is redone here.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from piano_metronome.outputs import workers
 
     spool_dir.mkdir(parents=True, exist_ok=True)
 
-    def run(group: list[ManifestRow], progress=None) -> list[RecordingResult]:
-        return process_all(group, sources, options, progress, spool_dir)
+    def run(group: list[ManifestRow], done: Callable[[RecordingResult], None] | None = None) -> list[RecordingResult]:
+        return process_all(group, sources, options, done, spool_dir)
 
     parallel = jobs > 1 and workers.can_fork() and len(rows) > 1
     if parallel:
         _import_aligner()
     groups = workers.partition(rows, jobs) if parallel else []
     children = [workers.start(g, run, spool_dir.parent / f"reports-{i}.json") for i, g in enumerate(groups)]
-    with Progress(TextColumn("aligning"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as bar:
-        task = bar.add_task("align", total=len(rows))
-
-        def report(result: RecordingResult) -> None:
-            if not result.ok:
-                console.print(f"[red]rejected[/] {escape(result.report.path)}: {escape(result.report.reason)}")
-            for warning in result.input_warnings:
-                console.print(f"[yellow]warning[/] {escape(result.report.path)}: {escape(warning)}")
-
+    progress.started(len(rows))
+    results: list[RecordingResult] = []
+    try:
         if not children:
-            return run(rows, lambda result: (report(result), bar.advance(task)))
-        _import_writer()
-        results: list[RecordingResult] = []
-        for child in children:
-            got = workers.collect(child, timeout_s=600.0, on_progress=lambda n: bar.advance(task, n))
-            if got is None:
-                console.print("[yellow]a worker process failed; aligning its recordings here[/]")
-                got = run(child.rows)
-            for result in got:
-                report(result)
-            results += got
-        bar.update(task, completed=len(rows))
+            results = run(rows, lambda result: (progress.recording(result), progress.advanced()))
+        else:
+            _import_writer()
+            for child in children:
+                got = workers.collect(child, timeout_s=600.0, on_progress=progress.advanced)
+                if got is None:
+                    progress.note("a worker process failed; aligning its recordings here")
+                    got = run(child.rows)
+                for result in got:
+                    progress.recording(result)
+                results += got
+    finally:
+        progress.finished()
     order = {row.recording_id: i for i, row in enumerate(rows)}
     return sorted(results, key=lambda r: order[r.row.recording_id])
 
@@ -439,29 +387,3 @@ def _write_folder(raw: Path, out: Path, staging: Path, configs: dict[str, tuple[
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return summary
-
-
-def print_summary(summary: BuildSummary, console) -> None:
-    """The table a person reads at the end of a build."""
-    from rich.table import Table
-
-    from piano_metronome.outputs.stats import split_stats
-
-    table = Table(title=f"built {summary.out}")
-    for name in ("config", "split", "recordings", "windows", "notes", "hours", "dropped", "warnings"):
-        table.add_column(name, justify="left" if name in ("config", "split", "dropped") else "right")
-    for config, splits in summary.configs.items():
-        for split in splits:
-            s = split_stats(config, summary.config_subsets[config], split, summary.results)
-            dropped = ", ".join(f"{k} {v}" for k, v in s.dropped.items()) or "–"
-            table.add_row(config, split, str(s.recordings), f"{s.windows:,}", f"{s.notes:,}", f"{s.hours:.2f}",
-                          dropped, str(s.warnings))
-    console.print(table)
-    if summary.rejected:
-        console.print(f"[red]{len(summary.rejected)} recording(s) rejected[/] (see build_report.json):")
-        for result in summary.rejected:
-            console.print(f"  {escape(result.report.path)}: {escape(result.report.reason)}")
-    if summary.manifest_problems:
-        console.print(f"[red]{len(summary.manifest_problems)} manifest row(s) skipped[/] (see build_report.json):")
-        for problem in summary.manifest_problems:
-            console.print(f"  {escape(problem)}")

@@ -16,9 +16,13 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
+
+if TYPE_CHECKING:
+    from piano_metronome.outputs.build import BuildProgress
 import pyarrow.compute as pc
 
 from piano_metronome.outputs.validate import BUILD_REPORT
@@ -89,9 +93,10 @@ def clear_process_caches() -> None:
     clear_cache()
 
 
-def rebuild(dataset: Path, raw: Path | None, corpus: Path | None, console, keep: Path | None = None) -> RebuildReport:
+def rebuild(dataset: Path, raw: Path | None, corpus: Path | None, progress: BuildProgress | None = None,
+            keep: Path | None = None) -> RebuildReport:
     """Build the configs of ``dataset`` again from ``raw`` and compare every file."""
-    from piano_metronome.outputs.build import run_build
+    from piano_metronome.outputs.build import BuildError, run_build
 
     configs, options = read_build_options(dataset)
     started = time.perf_counter()
@@ -99,7 +104,10 @@ def rebuild(dataset: Path, raw: Path | None, corpus: Path | None, console, keep:
     try:
         out = keep if keep is not None else work / "dataset"
         clear_process_caches()
-        summary = run_build(raw, out, configs, corpus, options, None, console)
+        try:
+            summary = run_build(raw, out, configs, corpus, options, progress=progress)
+        except BuildError as exc:
+            raise RebuildError(str(exc)) from None
         result = RebuildReport(str(dataset), str(out), configs, compare_folders(dataset, out))
         result.notes = missing_note(summary)
     finally:
