@@ -253,3 +253,12 @@ def test_read_manifest_refuses_missing_columns(tmp_path: Path) -> None:
     (tmp_path / "bad.csv").write_text("recording_id,subset\nd1/aa,d1\n")
     with pytest.raises(RecordingError, match="lacks columns"):
         m.read_manifest(tmp_path / "bad.csv")
+
+
+def test_losing_the_addresses_of_a_regenerated_manifest_is_said(tmp_path: Path) -> None:
+    src = fake_recordings(tmp_path / "src", {"d1": ["aa_90_C.mid"]})
+    assert run(src, "--source-url", "corpus").exit_code == 0
+    result = run(src)
+    assert result.exit_code == 0, result.output
+    assert "gave download addresses; the new one gives none" in result.stderr and "--source-url corpus" in result.stderr
+    assert [r.source_url for r in m.read_manifest(src / "manifest.csv")] == [""]

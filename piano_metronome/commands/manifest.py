@@ -15,8 +15,8 @@ from piano_metronome.commands.common import fail
 
 STEPS_HELP = (
     "Grid of a subset as SUBSET=N sub-beats per beat, e.g. --steps-per-beat d3=4; repeat for more "
-    "subsets. Defaults: d1=4 (16ths), d2=2 (8ths). A subset folder with no known grid is an error, "
-    "because a wrong grid would misalign every note of it."
+    "subsets. Defaults exist only for the corpus's subsets, d1=4 (16ths) and d2=2 (8ths); any other subset "
+    "folder without one is an error, because a wrong grid would misalign every note of it."
 )
 
 #: ``--help`` text, one line per paragraph so every typer version wraps it to the terminal.
@@ -154,6 +154,7 @@ def manifest(
     entries, rows = _rows(source_dir, steps, validation_list, test_fraction, template)
     try:
         check_file(out, force, lambda path: why_not_replaceable(path, rows, source_dir))
+        _note_lost_addresses(out, template)
         write_manifest(rows, out)
     except OverwriteError as exc:
         raise refused_exit(exc) from None
@@ -162,6 +163,16 @@ def manifest(
     typer.echo(f"wrote {out}: {len(rows)} recordings"
                + (f", validation list {validation_list} ({len(entries)} entries)" if validation_list else ""))
     typer.echo("\n".join(_summary(rows)))
+
+
+def _note_lost_addresses(out: Path, template: str | None) -> None:
+    """Say on stderr when the manifest being replaced had download addresses and the new one has none."""
+    from piano_metronome.inputs.manifest import is_manifest_file, read_manifest
+
+    if (template is None and out.is_file() and is_manifest_file(out)
+            and any(row.source_url for row in read_manifest(out, problems=[]))):
+        typer.echo(f"note: {out} gave download addresses; the new one gives none (for the corpus's "
+                   f"pinned ones pass --source-url {CORPUS_SOURCE})", err=True)
 
 
 def _rows(source_dir: Path, steps: dict[str, int], validation_list: Path | None, test_fraction: float,

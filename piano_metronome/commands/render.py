@@ -38,7 +38,7 @@ def render(
     OUT is a file you name, so an existing OUT is never replaced without --force (exit 2,
     nothing written); a folder at OUT is refused even with --force.
 
-    Exit codes: 0 written; 2 no such window, folder or config, or OUT exists.
+    Exit codes: 0 written; 1 OUT cannot be written; 2 no such window, folder or config, or OUT exists.
     """
     from piano_metronome.outputs.render import read_render_info, render_recording, render_window
     from piano_metronome.safety import OverwriteError, check_file, refused_exit, write_atomic
