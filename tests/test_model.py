@@ -12,8 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("safetensors")
+torch = pytest.importorskip("torch")  # the `model` extra (torch + safetensors); CI installs it
 
 import pyarrow as pa  # noqa: E402
 import typer  # noqa: E402
@@ -22,12 +21,13 @@ from typer.testing import CliRunner  # noqa: E402
 from piano_metronome.model.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from piano_metronome.model.config import ModelConfig, TrainConfig  # noqa: E402
 from piano_metronome.model.evaluate import distinct_notes, evaluate_predictions  # noqa: E402
-from piano_metronome.model.features import make_batch, windows_from_table  # noqa: E402
+from piano_metronome.model.features import CONTEXT_DIM, make_batch, windows_from_table  # noqa: E402
+from piano_metronome.model.pipeline import HONEST_ROW, POSTERIOR_ROW, evaluate_model  # noqa: E402
 from piano_metronome.model.train import predict, train  # noqa: E402
 from piano_metronome.model.vae import HumanizerVAE  # noqa: E402
 
-TINY = {"roll_dim": 16, "enc_hidden": 16, "dec_hidden": 24, "dec_layers": 1, "latent": 4,
-        "key_embed": 4, "head_hidden": 32, "dropout": 0.0}
+TINY = {"d_model": 16, "heads": 2, "layers": 1, "latent": 4, "key_embed": 4, "head_hidden": 32,
+        "ar_hidden": 8, "dropout": 0.0}
 SCHEMA = pa.schema([
     ("window_id", pa.string()), ("recording_id", pa.string()), ("subset", pa.string()),
     ("split", pa.string()),
@@ -99,7 +99,8 @@ def test_features_have_declared_widths(data):
     batch = make_batch(w, np.arange(3))
     model = HumanizerVAE(ModelConfig(**TINY))
     n = int(w.note_start[3])
-    assert batch["note_features"].shape[0] == n and batch["step_features"].shape[:2] == (3, 64)
+    assert batch.note_features.shape[0] == n and batch.step_features.shape[:2] == (3, 64)
+    assert batch.context.shape == (3, CONTEXT_DIM)
     out = model(batch, z_mode="prior")
     assert out["velocity"].shape == (n,) and torch.all((out["offset"] > -0.5) & (out["offset"] < 0.5))
 
@@ -185,31 +186,62 @@ def test_teacher_forcing_sees_only_the_previous_velocity(data):
     model = HumanizerVAE(ModelConfig(**TINY)).eval()
     batch = make_batch(w, np.arange(2))
     i = 5  # a note inside the first window
-    changed = {**batch, "velocity": batch["velocity"].clone()}
-    changed["velocity"][i:] = 1.0 - changed["velocity"][i:]  # the note itself and everything after it
+    velocity = batch.velocity.clone()
+    velocity[i:] = 1.0 - velocity[i:]  # the note itself and everything after it
     with torch.no_grad():
         for teacher in (False, True):
             a = model(batch, z_mode="prior", teacher_forced=teacher)["velocity"]
-            b = model(changed, z_mode="prior", teacher_forced=teacher)["velocity"]
+            b = model(batch.with_targets(velocity, batch.offset), z_mode="prior", teacher_forced=teacher)["velocity"]
             assert torch.equal(a[:i + 1], b[:i + 1]), teacher
-        changed["velocity"][i - 1] = 1.0 - changed["velocity"][i - 1]
+        velocity[i - 1] = 1.0 - velocity[i - 1]
+        changed = batch.with_targets(velocity, batch.offset)
         honest = model(batch, z_mode="prior")["velocity"]
         assert torch.equal(honest, model(changed, z_mode="prior")["velocity"])
         forced = model(changed, z_mode="prior", teacher_forced=True)["velocity"]
         assert not torch.equal(forced[i], model(batch, z_mode="prior", teacher_forced=True)["velocity"][i])
 
 
-def test_grids_match_the_dense_helper(data):
-    """The model's own scatter of H, V, O equals the dataset's dense helper, when it exists."""
-    dense = pytest.importorskip("piano_metronome.outputs.dense")
-    table = fake_table(3, "train", 5)
-    w = windows_from_table(table)
-    batch = make_batch(w, np.arange(3))
-    model = HumanizerVAE(ModelConfig(**TINY))
-    ref = dense.dense_arrays(table)
-    np.testing.assert_array_equal(model._grid(batch, torch.ones_like(batch["velocity"])).numpy(), ref["H"])
-    np.testing.assert_allclose(model._grid(batch, batch["velocity"]).numpy(), ref["V"], rtol=1e-6)
-    np.testing.assert_allclose(model._grid(batch, batch["offset"]).numpy(), ref["O"], rtol=1e-6)
+def _with_random_targets(table: pa.Table, seed: int) -> pa.Table:
+    """The same score with every velocity and offset replaced by random values."""
+    rng = np.random.default_rng(seed)
+    vel = [rng.integers(1, 128, len(v)).tolist() for v in table.column("note_velocity").to_pylist()]
+    off = [rng.uniform(-0.5, 0.5, len(v)).tolist() for v in table.column("note_offset").to_pylist()]
+    table = table.set_column(table.schema.get_field_index("note_velocity"), "note_velocity",
+                             pa.array(vel, pa.list_(pa.uint8())))
+    return table.set_column(table.schema.get_field_index("note_offset"), "note_offset",
+                            pa.array(off, pa.list_(pa.float32())))
+
+
+def test_honest_evaluation_never_reads_the_targets(data):
+    """Through the evaluation function itself: replacing every target velocity and offset of the
+    evaluated windows by random values leaves the honest prediction bit for bit unchanged (while
+    the posterior row, which may read them, and the scores do change)."""
+    w, val = data
+    mcfg, tcfg = _tiny(epochs=2)
+    model, _ = train(mcfg, tcfg, w, val, log=lambda _: None, progress=False)
+    table = fake_table(8, "validation", 7)
+    real, noise = windows_from_table(table), windows_from_table(_with_random_targets(table, 3))
+    tables_a, preds_a = evaluate_model(model, w, real, posterior=True)
+    tables_b, preds_b = evaluate_model(model, w, noise, posterior=True)
+    for a, b in zip(preds_a[HONEST_ROW], preds_b[HONEST_ROW], strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(preds_a[POSTERIOR_ROW][0], preds_b[POSTERIOR_ROW][0])
+    assert tables_a["demo"][0].velocity_mse != tables_b["demo"][0].velocity_mse
+
+
+def test_written_duration_is_what_the_model_reads():
+    """The default input is the written duration (whole steps): performed durations that round
+    to the same steps give the same features; the ablation reads the performed ones."""
+    table = fake_table(2, "train", 4)
+    durs = [[d + 0.3 for d in ds] for ds in table.column("note_duration").to_pylist()]
+    other = table.set_column(table.schema.get_field_index("note_duration"), "note_duration",
+                             pa.array(durs, pa.list_(pa.float32())))
+    a, b = windows_from_table(table), windows_from_table(other)
+    idx = np.arange(2)
+    assert torch.equal(make_batch(a, idx).note_features, make_batch(b, idx).note_features)
+    assert np.array_equal(a.context, b.context)
+    assert not torch.equal(make_batch(a, idx, duration_input="performed").note_features,
+                           make_batch(b, idx, duration_input="performed").note_features)
 
 
 def _write_dataset(folder: Path) -> None:
@@ -274,6 +306,40 @@ def test_commands_train_evaluate_humanize(tmp_path: Path):
     assert abs(out.get_tempo_changes()[1][0] - 90.0) < 1e-3  # MIDI stores whole µs per beat
     moved = [abs(a.start - b.start) for a, b in zip(src_notes, out_notes, strict=True)]
     assert max(moved) < 0.5 * (60 / 90) / 4 + 1e-6  # never more than half a 16th
+    res = runner.invoke(app, ["baseline", "humanize", str(tmp_path / "in.mid"), str(tmp_path / "s.mid"),
+                              "--checkpoint", str(ckpt), "--key", "C", "--samples", "3"])
+    assert res.exit_code == 0, res.output
+    takes = [pretty_midi.PrettyMIDI(str(tmp_path / f"s-{k}.mid")).instruments[0].notes for k in (1, 2, 3)]
+    assert all(len(t) == len(src_notes) for t in takes)
+    assert len({tuple((n.velocity, round(n.start, 4)) for n in t) for t in takes}) == 3  # three performances
+
+
+def test_humanize_keeps_the_whole_tempo_map(tmp_path: Path):
+    """A score that changes tempo comes back with both tempos and every note on its real grid time."""
+    import pretty_midi
+
+    from piano_metronome.model.humanize import humanize_file
+
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120.0)
+    piano = pretty_midi.Instrument(program=0)
+    beat_times = [i * 0.5 for i in range(5)] + [2.0 + i * 1.0 for i in range(1, 5)]  # 120 qpm, then 60 qpm
+    for t in beat_times:
+        piano.notes.append(pretty_midi.Note(velocity=80, pitch=60, start=t, end=t + 0.25))
+    pm.instruments.append(piano)
+    tick = pm.time_to_tick(2.0)
+    pm._tick_scales.append((tick, 60.0 / (60.0 * pm.resolution)))  # a second tempo event at beat 4
+    pm._update_tick_to_time(tick + 10 * pm.resolution)
+    pm.write(str(tmp_path / "in.mid"))
+    src = pretty_midi.PrettyMIDI(str(tmp_path / "in.mid"))
+    assert len(src.get_tempo_changes()[0]) == 2
+    model = HumanizerVAE(ModelConfig(**TINY)).eval()
+    humanize_file(model, tmp_path / "in.mid", tmp_path / "out.mid", 4, key="C")
+    out = pretty_midi.PrettyMIDI(str(tmp_path / "out.mid"))
+    np.testing.assert_allclose(out.get_tempo_changes()[1], [120.0, 60.0], atol=1e-3)
+    starts = sorted(n.start for n in out.instruments[0].notes)
+    step = np.array([0.125] * 4 + [0.25] * 5)  # a 16th at each note's tempo
+    assert np.all(np.abs(np.array(starts) - np.array(sorted(src.instruments[0].notes[i].start
+                                                              for i in range(9)))) < 0.5 * step + 1e-6)
 
 
 def test_bad_override_is_a_clean_error(tmp_path: Path):
@@ -298,7 +364,7 @@ def test_select_on_teacher_forced_picks_the_best_teacher_forced_epoch(data):
     with pytest.raises(ValueError, match="select_on"):
         train(mcfg, TrainConfig(epochs=1, select_on="bogus"), w, val, log=lambda _: None, progress=False)
     with pytest.raises(ValueError, match="ar_hidden"):
-        train(ModelConfig(**TINY, ar_hidden=0), tcfg, w, val, log=lambda _: None, progress=False)
+        train(ModelConfig(**{**TINY, "ar_hidden": 0}), tcfg, w, val, log=lambda _: None, progress=False)
 
 
 def test_teacher_forced_only_checkpoint_refuses_to_humanize(tmp_path: Path):

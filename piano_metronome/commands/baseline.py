@@ -62,11 +62,12 @@ def _overrides(values: list[str]):
 def train(
     data: Path = OPTION_DATA,
     config: str = typer.Option("d1", "--config", "-c", help="Dataset config: d1, d2, all or demo."),
-    epochs: int = typer.Option(None, "--epochs", help="Most epochs (default: ModelConfig/TrainConfig, 60)."),
+    epochs: int = typer.Option(None, "--epochs", help="Most epochs (default: TrainConfig.epochs)."),
     out: Path = typer.Option(None, "--out", "-o", help="Checkpoint folder (default: checkpoints/<config>)."),
     seed: int = typer.Option(0, "--seed", help="Seed for initialisation, shuffling and z noise."),
-    max_minutes: float = typer.Option(25.0, "--max-minutes", help="Stop after the epoch that passes this."),
-    threads: int = typer.Option(None, "--threads", help="torch threads (default: 2)."),
+    max_minutes: float = typer.Option(None, "--max-minutes", help="Stop after the epoch that passes this "
+                                      "(default: TrainConfig.max_minutes)."),
+    threads: int = typer.Option(None, "--threads", help="torch threads (default: TrainConfig.threads)."),
     set_: list[str] = typer.Option([], "--set", help="Override a hyper-parameter, e.g. --set dec_hidden=256 "
                                    "(any field of ModelConfig or TrainConfig, see model/config.py).",
                                    metavar="NAME=VALUE"),
@@ -81,7 +82,8 @@ def train(
     from piano_metronome.model.pipeline import fit
 
     mcfg, tcfg = _overrides(set_)
-    tcfg.seed, tcfg.max_minutes = seed, max_minutes
+    tcfg.seed = seed
+    tcfg.max_minutes = max_minutes if max_minutes is not None else tcfg.max_minutes
     tcfg.epochs = epochs if epochs is not None else tcfg.epochs
     tcfg.threads = threads if threads is not None else tcfg.threads
     out = out if out is not None else Path("checkpoints") / config
@@ -106,7 +108,7 @@ def evaluate(
     json_out: Path = typer.Option(None, "--json", help="Also write the tables as JSON here.", metavar="FILE"),
 ) -> None:
     """Per subset: velocity MSE (velocity/127), velocity MAE (MIDI), timing MAE (ms) of the model
-    with z = 0, beside trivial baselines fitted on train."""
+    honest (z = the prior's mean), beside trivial baselines fitted on train."""
     _require_torch()
     import json
 
@@ -132,11 +134,13 @@ def humanize(
     steps_per_beat: int = typer.Option(None, "--steps-per-beat", help="Grid: 4 = 16ths, 2 = 8ths "
                                        "(default: the grid the model was trained on; 4 for `all`)."),
     key: str = typer.Option(None, "--key", help="Key label such as C, Bb or F#m (default: estimated)."),
-    sample: bool = typer.Option(False, "--sample", help="Draw z from the prior (a different performance per "
-                                "--seed) instead of the most typical one (z = 0)."),
-    seed: int = typer.Option(0, "--seed", help="Seed for --sample."),
+    samples: int = typer.Option(0, "--samples", min=0, help="Write N different performances OUT-1.mid … "
+                                "OUT-N.mid, each from its own z drawn from p(z | score), instead of the "
+                                "most typical one (z = the prior's mean) in OUT.mid."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the first sample (the k-th uses seed + k - 1)."),
 ) -> None:
-    """Give a quantized MIDI file human velocities and timing, written at its real tempo."""
+    """Give a quantized MIDI file human velocities and timing, written through the same MIDI writer
+    as `render` (the input's whole tempo map, its pedal)."""
     _require_torch()
     from piano_metronome.inputs.midi import RecordingError
     from piano_metronome.model.checkpoint import load_checkpoint
@@ -149,11 +153,11 @@ def humanize(
     grids = set(data.get("train", {}).get("steps_per_beat", {}).values())
     spb = steps_per_beat or (grids.pop() if len(grids) == 1 else 4)
     try:
-        rep = humanize_file(model, in_mid, out_mid, spb, key=key, sample=sample, seed=seed)
+        rep = humanize_file(model, in_mid, out_mid, spb, key=key, samples=samples, seed=seed)
     except (RecordingError, ValueError) as exc:
         raise fail(str(exc)) from None
     low, high = rep.velocity_range
-    typer.echo(f"wrote {out_mid}: {rep.notes} notes in {rep.windows} windows, "
+    typer.echo(f"wrote {', '.join(rep.paths)}: {rep.notes} notes in {rep.windows} windows, "
                f"grid {rep.steps_per_beat}/beat, "
                f"key signature {rep.key_signature}, velocities {low}–{high}, "
                f"mean shift {rep.mean_abs_shift_ms:.1f} ms")

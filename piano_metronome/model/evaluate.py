@@ -43,6 +43,7 @@ class Notes:
     first: np.ndarray  # index of each distinct note's first occurrence in the Windows note order
     inverse: np.ndarray  # for every note occurrence, its distinct note
     subset: np.ndarray
+    recording: np.ndarray  # recording id (str): the unit a bootstrap resamples
     velocity: np.ndarray
     offset: np.ndarray
     position: np.ndarray  # step within the bar
@@ -63,6 +64,7 @@ def distinct_notes(w: Windows) -> Notes:
     spb, bpb = w.steps_per_beat[win], w.beats_per_bar[win]
     return Notes(
         first=first, inverse=inverse, subset=w.subset[win][first].astype(str),
+        recording=w.recording[win][first].astype(str),
         velocity=w.note_velocity[first], offset=w.note_offset[first],
         position=(abs_step % (spb * bpb))[first], register=np.minimum(w.note_key // 12, 7)[first],
         ms_per_step=(60000.0 / w.bpm[win] / spb)[first],
@@ -100,29 +102,34 @@ def score(name: str, n: Notes, mask: np.ndarray, velocity: np.ndarray | None,
     return Row(name, v_mse, v_mae, t_mae, int(mask.sum()))
 
 
-def trivial_rows(train: Notes, ev: Notes, subset: str, min_velocity: int = 0) -> list[Row]:
-    """The four trivial baselines for one subset, fitted on that subset's training notes.
-
-    ``min_velocity`` drops softer notes from both fitting and scoring (the author's protocol).
-    """
-    tr, mask = _selected(train, subset, min_velocity), _selected(ev, subset, min_velocity)
+def trivial_predictions(train: Notes, ev: Notes, subset: str,
+                        min_velocity: int = 0) -> dict[str, tuple[np.ndarray | None, np.ndarray | None]]:
+    """The four trivial baselines' predictions for every distinct note of ``ev``, fitted on the
+    training notes of ``subset`` at least ``min_velocity`` loud (the author's protocol drops softer ones)."""
+    tr = selected(train, subset, min_velocity)
     if not tr.any():
-        return []
+        return {}
     mean_v = np.full(len(ev.velocity), train.velocity[tr].mean())
     pos_reg = lambda n: n.position * 8 + n.register  # noqa: E731 - a key for the group mean
     by_pos_reg = _group_mean(pos_reg(train)[tr], train.velocity[tr], pos_reg(ev), mean_v)
-    zero = np.zeros(len(ev.offset))
     by_pos_o = _group_mean(train.position[tr], train.offset[tr], ev.position,
                            np.full(len(ev.offset), train.offset[tr].mean()))
-    return [
-        score("training-mean velocity", ev, mask, mean_v, None),
-        score("mean velocity by position and register", ev, mask, by_pos_reg, None),
-        score("zero offset", ev, mask, None, zero),
-        score("mean offset by position", ev, mask, None, by_pos_o),
-    ]
+    return {
+        "training-mean velocity": (mean_v, None),
+        "mean velocity by position and register": (by_pos_reg, None),
+        "zero offset": (None, np.zeros(len(ev.offset))),
+        "mean offset by position": (None, by_pos_o),
+    }
 
 
-def _selected(n: Notes, subset: str, min_velocity: int) -> np.ndarray:
+def trivial_rows(train: Notes, ev: Notes, subset: str, min_velocity: int = 0) -> list[Row]:
+    """The four trivial baselines for one subset, scored on its notes at least ``min_velocity`` loud."""
+    mask = selected(ev, subset, min_velocity)
+    preds = trivial_predictions(train, ev, subset, min_velocity)
+    return [score(name, ev, mask, v, o) for name, (v, o) in preds.items()]
+
+
+def selected(n: Notes, subset: str, min_velocity: int) -> np.ndarray:
     """Notes of ``subset`` at least ``min_velocity`` loud (MIDI units)."""
     return (n.subset == subset) & (np.rint(n.velocity * 127) >= min_velocity)
 
@@ -141,7 +148,7 @@ def evaluate_predictions(train_w: Windows, eval_w: Windows,
     tables: dict[str, list[Row]] = {}
     for subset in sorted(set(ev.subset)):
         for name, floor in ((subset, 0), (author_table_name(subset), AUTHOR_MIN_VELOCITY)):
-            mask = _selected(ev, subset, floor)
+            mask = selected(ev, subset, floor)
             rows = [score(label, ev, mask, v, o) for label, (v, o) in merged.items()]
             tables[name] = rows + trivial_rows(train, ev, subset, floor)
     return tables

@@ -2,19 +2,29 @@
 
 A table of windows is read once into :class:`Windows` (numpy, one entry per note, sorted by
 window, step, key). A batch is then built on demand by :func:`make_batch`: the notes (window, step, key,
-targets), per-step features (metrical position, tempo, key) and per-note features; the
-model scatters the notes into the dense 64 × 88 grids itself. Per-note features carry most of what predicts
+targets), per-step features (metrical position, tempo, key), per-note features and per-window
+context; the model gathers what it needs per note. Per-note features carry most of what predicts
 a velocity: register, pitch class in the key, chord size and the note's place in the chord
 (the melody is usually the top note), metrical position and duration. Computing them per
 batch, rather than once, is what lets training transpose windows at random.
+
+Every input comes from the score, never from the performance: the duration a note is given is
+its *written* one (the performed key-hold rounded to whole steps of the grid, at least one), as
+a quantized score would show it; the performed duration is kept only for a labelled ablation
+(``ModelConfig.duration_input = "performed"``). The window context summarises the score of the
+window, of its neighbours and of the whole take (density, chord size, register, written
+durations): what a humanizer given the whole score can know about how loud a passage will be.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 N_KEYS = 88
 MIDI_LOW = 21  # key 0 is A0, MIDI 21
@@ -47,8 +57,10 @@ class Windows:
     note_key: np.ndarray
     note_offset: np.ndarray
     note_velocity: np.ndarray
-    note_duration: np.ndarray
+    note_duration: np.ndarray  # performed key-hold, steps (an ablation input only)
+    note_written: np.ndarray  # written duration in whole steps: the score's, what the model reads
     note_source: np.ndarray
+    context: np.ndarray  # (windows, CONTEXT_DIM) score summary of the window, its neighbours, its take
 
     def __len__(self) -> int:
         """Number of windows."""
@@ -65,10 +77,6 @@ class Windows:
         counts = ends - starts
         offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
         return offsets + np.arange(counts.sum())
-
-    def subset_mask(self, subset: str) -> np.ndarray:
-        """Boolean mask of the windows of one subset (``d1``, ``d2``, ...)."""
-        return self.subset == subset
 
 
 def _as_table(table: Any):
@@ -104,26 +112,76 @@ def windows_from_table(table: Any) -> Windows:
     step = lists["note_step"][0].astype(np.int64)
     key = lists["note_key"][0].astype(np.int64)
     order = np.lexsort((key, step, window))  # the contract sorts already; this makes sure
+    performed = lists["note_duration"][0].astype(np.float32)[order]
+    written = np.maximum(np.rint(performed), 1.0).astype(np.float32)
+    recording = np.asarray(table.column("recording_id").to_pylist(), dtype=object)
+    start_step = _column(table, "start_step", np.int64)
+    note_start = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    valid = _column(table, "valid_steps", np.int64)
     return Windows(
         window_id=np.asarray(table.column("window_id").to_pylist(), dtype=object),
-        recording=np.asarray(table.column("recording_id").to_pylist(), dtype=object),
+        recording=recording,
         subset=np.asarray(table.column("subset").to_pylist(), dtype=object),
-        start_step=_column(table, "start_step", np.int64),
-        valid_steps=_column(table, "valid_steps", np.int64),
+        start_step=start_step,
+        valid_steps=valid,
         steps_per_beat=_column(table, "steps_per_beat", np.int64),
         beats_per_bar=_column(table, "beats_per_bar", np.int64),
         bpm=_column(table, "bpm", np.float64),
         tempo_norm=_column(table, "tempo_norm", np.float32),
         key_signature=_column(table, "key_signature", np.int64),
-        note_start=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+        note_start=note_start,
         note_window=window[order],
         note_step=step[order],
         note_key=key[order],
         note_offset=lists["note_offset"][0].astype(np.float32)[order],
         note_velocity=(lists["note_velocity"][0].astype(np.float32) / 127.0)[order],
-        note_duration=lists["note_duration"][0].astype(np.float32)[order],
+        note_duration=performed,
+        note_written=written,
         note_source=order,
+        context=window_context(recording, start_step, valid, note_start, window[order],
+                               step[order], key[order], written),
     )
+
+
+CONTEXT_STATS = 6  # per window: density, chord size, mean key, key spread, occupied steps, durations
+CONTEXT_DIM = 4 * CONTEXT_STATS  # the window, the one before, the one after, the whole take
+
+
+def _score_stats(valid: np.ndarray, note_window: np.ndarray, step: np.ndarray, key: np.ndarray,
+                 written: np.ndarray, n_windows: int) -> np.ndarray:
+    """Per window, from its score alone: notes per step, notes per onset, mean and spread of the
+    keys, share of steps with an onset, mean log written duration (each scaled to about 0..1)."""
+    count = np.bincount(note_window, minlength=n_windows).astype(np.float64)
+    onsets = np.bincount(np.unique(note_window * 1024 + step) // 1024, minlength=n_windows).astype(np.float64)
+    mean_key = np.bincount(note_window, weights=key, minlength=n_windows) / np.maximum(count, 1)
+    sq = np.bincount(note_window, weights=key.astype(np.float64) ** 2, minlength=n_windows)
+    spread = np.sqrt(np.maximum(sq / np.maximum(count, 1) - mean_key**2, 0.0))
+    dur = np.bincount(note_window, weights=np.log1p(written), minlength=n_windows) / np.maximum(count, 1)
+    steps = np.maximum(valid, 1).astype(np.float64)
+    return np.column_stack([count / steps, count / np.maximum(onsets, 1) / 4, mean_key / 87, spread / 24,
+                            onsets / steps, dur / 3]).astype(np.float32)
+
+
+def window_context(recording: np.ndarray, start_step: np.ndarray, valid: np.ndarray, note_start: np.ndarray,
+                   note_window: np.ndarray, step: np.ndarray, key: np.ndarray,
+                   written: np.ndarray) -> np.ndarray:
+    """Score statistics of each window, of the windows just before and after it in its take (zeros at
+    the ends) and the note-weighted mean over the take: the score around a window hints at how
+    loud and how busy the passage is, which one window alone does not show."""
+    n = len(start_step)
+    own = _score_stats(valid, note_window, step, key, written, n)
+    rec_ids = np.unique(recording.astype(str), return_inverse=True)[1]
+    order = np.lexsort((start_step, rec_ids))
+    before, after = np.zeros_like(own), np.zeros_like(own)
+    same = rec_ids[order][1:] == rec_ids[order][:-1]
+    before[order[1:][same]] = own[order[:-1][same]]
+    after[order[:-1][same]] = own[order[1:][same]]
+    weight = np.diff(note_start).astype(np.float64)[:, None]
+    take_sum = np.zeros((rec_ids.max(initial=-1) + 1, own.shape[1]))
+    np.add.at(take_sum, rec_ids, own * weight)
+    take_w = np.bincount(rec_ids, weights=weight[:, 0], minlength=len(take_sum))[:, None]
+    take = (take_sum / np.maximum(take_w, 1))[rec_ids]
+    return np.concatenate([own, before, after, take], axis=1).astype(np.float32)
 
 
 def metrical_position(abs_step: np.ndarray, steps_per_beat: np.ndarray, beats_per_bar: np.ndarray):
@@ -217,7 +275,8 @@ def _step_features(w: Windows, idx: np.ndarray, key_sig: np.ndarray, steps: int,
     return np.concatenate(parts, axis=1).reshape(b, steps, -1)
 
 
-def _note_features(w: Windows, idx, notes, batch_index, key, key_sig, steps, max_sub_beats, max_beats):
+def _note_features(w: Windows, idx, notes, batch_index, key, key_sig, steps, max_sub_beats, max_beats,
+                   duration: np.ndarray):
     """Per note: register, pitch class in the key, black key, chord, local melody, metre, duration."""
     step = w.note_step[notes]
     pitch_class = (key + MIDI_LOW) % 12
@@ -234,7 +293,7 @@ def _note_features(w: Windows, idx, notes, batch_index, key, key_sig, steps, max
         _local_extremes(batch_index, step, key, len(idx), steps, reach),
         _one_hot(sub, max_sub_beats),
         _one_hot(beat, max_beats),
-        (np.log1p(np.maximum(w.note_duration[notes], 0.0)) / 3.0).astype(np.float32)[:, None],
+        (np.log1p(np.maximum(duration, 0.0)) / 3.0).astype(np.float32)[:, None],
     ], axis=1)
 
 
@@ -250,15 +309,56 @@ def transposition(w: Windows, idx: np.ndarray, limit: int, rng: np.random.Genera
     return np.clip(shifts, -lo, N_KEYS - 1 - hi).astype(np.int64)
 
 
+def _shifted_context(context: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """The context of transposed windows: their mean-key columns move with the notes."""
+    out = context.copy()
+    out[:, 2::CONTEXT_STATS] += (shift[:, None] / 87.0).astype(np.float32)
+    return out
+
+
+@dataclass
+class Batch:
+    """Tensors of some windows: one row per note (sorted by window, step, key) and per-window parts.
+
+    ``velocity`` and ``offset`` are the targets: only the loss, the encoder q(z | performance)
+    and the labelled teacher-forced input may read them.
+    """
+
+    batch_index: torch.Tensor  # (notes,) window of each note within the batch
+    step: torch.Tensor  # (notes,) step within the window
+    key: torch.Tensor  # (notes,) key 0..87, transposed with the window
+    velocity: torch.Tensor  # (notes,) target velocity / 127
+    offset: torch.Tensor  # (notes,) target offset in steps
+    ms_per_step: torch.Tensor  # (notes,) milliseconds per step at the window's tempo
+    step_features: torch.Tensor  # (windows, steps, step_feature_dim)
+    note_features: torch.Tensor  # (notes, note_feature_dim)
+    context: torch.Tensor  # (windows, CONTEXT_DIM)
+    notes: np.ndarray  # index of each note in the Windows note order (where predictions go back)
+
+    @property
+    def windows(self) -> int:
+        """Number of windows in the batch."""
+        return int(self.step_features.shape[0])
+
+    def with_targets(self, velocity: torch.Tensor, offset: torch.Tensor) -> Batch:
+        """The same score with other targets (tests use it to show the score-only path ignores them)."""
+        from dataclasses import replace
+
+        return replace(self, velocity=velocity, offset=offset)
+
+
 def make_batch(w: Windows, idx: np.ndarray, steps: int = 64, max_sub_beats: int = 4, max_beats: int = 8,
-               shift: np.ndarray | None = None) -> dict[str, Any]:
+               shift: np.ndarray | None = None, duration_input: str = "written") -> Batch:
     """Tensors for windows ``idx``: notes (batch index, step, key), features and targets.
 
     ``shift`` transposes each window by that many semitones (key signature moved along), which
     multiplies the training data without changing what the notes mean in their key.
+    ``duration_input`` is ``written`` (the score's, the default) or ``performed`` (the ablation).
     """
     import torch
 
+    if duration_input not in ("written", "performed"):
+        raise ValueError(f"duration_input={duration_input!r}: use 'written' or 'performed'")
     idx = np.asarray(idx, dtype=np.int64)
     notes = w.notes_of(idx)
     batch_index = np.repeat(np.arange(len(idx)), w.note_start[idx + 1] - w.note_start[idx])
@@ -268,16 +368,19 @@ def make_batch(w: Windows, idx: np.ndarray, steps: int = 64, max_sub_beats: int 
     step = w.note_step[notes]
     counts = np.zeros((len(idx), steps), dtype=np.float32)
     np.add.at(counts, (batch_index, step), 1.0)
-    t = {
-        "batch_index": torch.from_numpy(batch_index),
-        "step": torch.from_numpy(step),
-        "key": torch.from_numpy(key),
-        "velocity": torch.from_numpy(w.note_velocity[notes]),
-        "offset": torch.from_numpy(w.note_offset[notes]),
-        "step_features": torch.from_numpy(
+    duration = (w.note_written if duration_input == "written" else w.note_duration)[notes]
+    ms = (60000.0 / w.bpm[idx] / w.steps_per_beat[idx])[batch_index].astype(np.float32)
+    return Batch(
+        batch_index=torch.from_numpy(batch_index),
+        step=torch.from_numpy(step),
+        key=torch.from_numpy(key),
+        velocity=torch.from_numpy(w.note_velocity[notes]),
+        offset=torch.from_numpy(w.note_offset[notes]),
+        ms_per_step=torch.from_numpy(ms),
+        step_features=torch.from_numpy(
             _step_features(w, idx, key_sig, steps, counts, max_sub_beats, max_beats)),
-        "note_features": torch.from_numpy(
-            _note_features(w, idx, notes, batch_index, key, key_sig, steps, max_sub_beats, max_beats)),
-    }
-    t["notes"] = notes
-    return t
+        note_features=torch.from_numpy(
+            _note_features(w, idx, notes, batch_index, key, key_sig, steps, max_sub_beats, max_beats, duration)),
+        context=torch.from_numpy(_shifted_context(w.context[idx], shift)),
+        notes=notes,
+    )

@@ -2,8 +2,10 @@
 
 The input's notes are snapped to the nearest step of its own tempo map (so a score exported
 from any notation program works), cut into 64-step windows from the first bar line, and
-given a velocity and an offset by the model. The output keeps the input's tempo map, so it
-plays at the real tempo; an onset pushed before time zero is clamped to zero.
+given a velocity and an offset by the model. The output is written by the same writer as
+``render`` (:func:`piano_metronome.outputs.render.render_hits`): the input's whole tempo map, each
+note at its grid step's real time plus its offset, the input's pedal per step; an onset pushed
+before time zero is clamped to zero. ``samples`` = N writes N performances, each from its own z.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..inputs.midi import Performance, read_midi
+from ..outputs.render import PIANO_LOW, Hits, RenderSpec, render_hits
 from ..processing.keys import estimate_key, key_signature, parse_key
 
 
@@ -27,6 +30,7 @@ class HumanizeReport:
     steps_per_beat: int
     mean_abs_shift_ms: float
     velocity_range: tuple[int, int]
+    paths: list[str]
 
 
 def score_table(perf: Performance, steps_per_beat: int, key_sig: int, steps: int = 64):
@@ -66,24 +70,47 @@ def _key_signature(perf: Performance, key: str | None) -> int:
     return key_signature(estimate_key(perf.pitches, perf.durations).key)
 
 
-def _write_midi(path: Path, perf: Performance, onsets, durations, pitches, velocities) -> None:
-    """Write a one-track piano file with the input's first tempo and its sustain pedal."""
-    import pretty_midi
-
+def tempo_segments(perf: Performance, steps_per_beat: int) -> tuple[tuple[int, ...], tuple[float, ...]]:
+    """The input's whole tempo map as (step where each tempo starts, BPM), for the render writer."""
     tm = perf.tempo_map
-    pm = pretty_midi.PrettyMIDI(resolution=tm.ticks_per_beat, initial_tempo=float(tm.qpm[0]))
-    piano = pretty_midi.Instrument(program=0, name="humanized piano")
-    for t, d, p, v in zip(onsets, durations, pitches, velocities, strict=True):
-        piano.notes.append(pretty_midi.Note(velocity=int(v), pitch=int(p), start=float(t), end=float(t + d)))
-    for t, v in zip(perf.pedal_times, perf.pedal_values, strict=True):
-        piano.control_changes.append(pretty_midi.ControlChange(number=64, value=int(v), time=float(t)))
-    pm.instruments.append(piano)
-    pm.write(str(path))
+    steps = np.rint(tm.change_ticks / tm.ticks_per_beat * steps_per_beat).astype(np.int64)
+    segments: dict[int, float] = {0: float(tm.qpm[0])}
+    for step, qpm in zip(steps, tm.qpm, strict=True):
+        segments[max(int(step), 0)] = float(qpm)  # a later change on the same step wins
+    keys = sorted(segments)
+    return tuple(keys), tuple(segments[k] for k in keys)
+
+
+def pedal_per_step(perf: Performance, grid_seconds: np.ndarray) -> np.ndarray:
+    """The input's sustain pedal value in force at each step (0 before its first event)."""
+    if len(perf.pedal_times) == 0:
+        return np.zeros(len(grid_seconds), np.int64)
+    i = np.searchsorted(perf.pedal_times, grid_seconds, side="right") - 1
+    values = np.asarray(perf.pedal_values, dtype=np.int64)
+    return np.where(i >= 0, values[np.clip(i, 0, None)], 0)
+
+
+def _write_midi(path: Path, perf: Performance, steps_per_beat: int, hits: Hits) -> None:
+    """Write through the same writer as ``render``: the whole tempo map, real grid times, the pedal."""
+    tempo_steps, tempo_bpm = tempo_segments(perf, steps_per_beat)
+    n_steps = int(hits.step.max(initial=0)) + 1
+    grid_seconds = perf.tempo_map.beats_to_seconds(np.arange(n_steps) / steps_per_beat)
+    spec = RenderSpec(steps_per_beat=steps_per_beat, tempo_steps=tempo_steps, tempo_bpm=tempo_bpm,
+                      beats_per_bar=perf.beats_per_bar, lead_in_beats=0, meta={"source": "baseline humanize"})
+    render_hits(hits, spec, pedal_per_step(perf, grid_seconds)).dump_midi(str(path))
+
+
+def sample_paths(out_path: Path, samples: int) -> list[Path]:
+    """``OUT.mid`` for the honest prediction, else ``OUT-1.mid`` … ``OUT-N.mid``, one per sample."""
+    if samples <= 0:
+        return [out_path]
+    return [out_path.with_name(f"{out_path.stem}-{k}{out_path.suffix}") for k in range(1, samples + 1)]
 
 
 def humanize_file(model, in_path: str | Path, out_path: str | Path, steps_per_beat: int,
-                  key: str | None = None, sample: bool = False, seed: int = 0) -> HumanizeReport:
-    """Humanize ``in_path`` into ``out_path``; ``sample`` draws z from the prior instead of z = 0."""
+                  key: str | None = None, samples: int = 0, seed: int = 0) -> HumanizeReport:
+    """Humanize ``in_path`` into ``out_path`` (z = prior mean: the most typical performance), or,
+    with ``samples`` = N > 0, into N files, each from its own z drawn from p(z | score)."""
     from .features import windows_from_table
     from .train import predict
 
@@ -95,15 +122,23 @@ def humanize_file(model, in_path: str | Path, out_path: str | Path, steps_per_be
     ks = _key_signature(perf, key)
     table, order, grid = score_table(perf, steps_per_beat, ks, model.cfg.steps)
     w = windows_from_table(table)
-    v_sorted, o_sorted = predict(model, w, "sample" if sample else "prior", seed=seed)
-    velocity, offset = np.empty_like(v_sorted), np.empty_like(o_sorted)
-    velocity[w.note_source], offset[w.note_source] = v_sorted, o_sorted  # back to table order
-    onsets = perf.tempo_map.beats_to_seconds((grid + offset) / steps_per_beat)
-    onsets = np.maximum(onsets, 0.0)
-    vel_midi = np.clip(np.round(velocity * 127), 1, 127).astype(int)
-    durations = np.maximum(perf.durations[order], 0.01)
-    _write_midi(Path(out_path), perf, onsets, durations, perf.pitches[order], vel_midi)
-    shift_ms = np.abs(onsets - perf.onsets[order]) * 1000
-    mean_shift = float(shift_ms.mean()) if len(onsets) else 0.0
-    return HumanizeReport(len(onsets), len(w), ks, steps_per_beat, mean_shift,
-                          (int(vel_midi.min(initial=127)), int(vel_midi.max(initial=1))))
+    written = table.column("note_duration").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    paths = sample_paths(Path(out_path), samples)
+    shifts, velocities = [], []
+    for k, path in enumerate(paths):
+        mode = "sample" if samples > 0 else "prior"
+        v_sorted, o_sorted = predict(model, w, mode, seed=seed + k)
+        velocity, offset = np.empty_like(v_sorted), np.empty_like(o_sorted)
+        velocity[w.note_source], offset[w.note_source] = v_sorted, o_sorted  # back to table order
+        offset = np.maximum(offset, -grid)  # an onset pushed before time zero is clamped to zero
+        vel_midi = np.clip(np.round(velocity * 127), 1, 127).astype(np.int64)
+        hits = Hits(step=grid, key=perf.pitches[order].astype(np.int64) - PIANO_LOW, offset=offset.astype(np.float64),
+                    velocity=vel_midi, duration=np.maximum(written, 0.05))
+        _write_midi(path, perf, steps_per_beat, hits)
+        onsets = perf.tempo_map.beats_to_seconds((grid + offset) / steps_per_beat)
+        shifts.append(np.abs(onsets - perf.onsets[order]) * 1000)
+        velocities.append(vel_midi)
+    shift_ms = np.concatenate(shifts)
+    vel_all = np.concatenate(velocities)
+    return HumanizeReport(len(grid), len(w), ks, steps_per_beat, float(shift_ms.mean()) if len(shift_ms) else 0.0,
+                          (int(vel_all.min(initial=127)), int(vel_all.max(initial=1))), [str(p) for p in paths])

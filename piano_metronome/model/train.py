@@ -1,7 +1,8 @@
 """Training: seeded mini-batch AdamW, an EMA of the weights, a learning rate halved on plateaus, early stopping.
 
 The validation loss that drives both the schedule and early stopping is the honest one:
-the decoder with z = 0, the encoder never seeing the validation performance. It is measured
+the decoder with z = the prior's mean, the encoder never seeing the validation performance
+(the test split is never read here). It is measured
 on an exponential moving average of the weights, which on ~3k windows is both better and far
 less noisy from epoch to epoch than the raw weights. The best averaged weights are restored.
 """
@@ -18,7 +19,7 @@ import numpy as np
 import torch
 
 from .config import ModelConfig, TrainConfig
-from .features import Windows, make_batch, transposition
+from .features import Batch, Windows, make_batch, transposition
 from .vae import HumanizerVAE
 
 
@@ -41,9 +42,9 @@ def batch_indices(n: int, size: int, rng: np.random.Generator | None) -> Iterato
         yield order[start:start + size]
 
 
-def batch_for(w: Windows, idx: np.ndarray, cfg: ModelConfig, shift: np.ndarray | None = None) -> dict:
-    """A batch with the model's grid sizes."""
-    return make_batch(w, idx, cfg.steps, cfg.max_sub_beats, cfg.max_beats, shift)
+def batch_for(w: Windows, idx: np.ndarray, cfg: ModelConfig, shift: np.ndarray | None = None) -> Batch:
+    """A batch with the model's grid sizes and duration input."""
+    return make_batch(w, idx, cfg.steps, cfg.max_sub_beats, cfg.max_beats, shift, cfg.duration_input)
 
 
 @torch.no_grad()
@@ -51,8 +52,9 @@ def predict(model: HumanizerVAE, w: Windows, z_mode: str = "prior", batch_size: 
             seed: int = 0, teacher_forced: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Velocity (0..1) and offset (steps) for every note of ``w``, in ``w``'s note order.
 
-    ``z_mode="prior"`` is the honest prediction; ``posterior`` reads the targets through the
-    encoder (a reconstruction); ``sample`` draws z from the prior (a new performance).
+    ``z_mode="prior"`` is the honest prediction (z = mean of p(z | score)); ``posterior`` reads
+    the targets through the encoder (a reconstruction); ``sample`` draws z from p(z | score)
+    (a new performance: ``seed`` picks which).
     ``teacher_forced`` shows each note the previous note's true velocity (the corpus author's
     way of measuring; a diagnostic, not a humanization).
     """
@@ -63,26 +65,30 @@ def predict(model: HumanizerVAE, w: Windows, z_mode: str = "prior", batch_size: 
     for idx in batch_indices(len(w), batch_size, None):
         batch = batch_for(w, idx, model.cfg)
         if z_mode == "sample":
-            z = torch.randn(len(idx), model.cfg.latent, generator=gen)
-            v, o = model.decode(batch, z)
+            tokens = model.tokens(batch)
+            mu, logvar = model.prior_params(batch, tokens)
+            z = mu + torch.randn(mu.shape, generator=gen) * torch.exp(0.5 * logvar)
+            v, o = model.decode(batch, z, tokens)
         else:
             out = model(batch, z_mode=z_mode, teacher_forced=teacher_forced)
             v, o = out["velocity"], out["offset"]
-        velocity[batch["notes"]] = v.numpy()
-        offset[batch["notes"]] = o.numpy()
+        velocity[batch.notes] = v.numpy()
+        offset[batch.notes] = o.numpy()
     return velocity, offset
 
 
 def validation_loss(model: HumanizerVAE, w: Windows) -> dict[str, float]:
-    """Per-note MSE of velocity and offset with z = 0, and the weighted sum that stops training
-    (honest: no velocity seen), and the teacher-forced velocity MSE when the model has the ar layer
-    (logged; it stops training instead when ``select_on="teacher_forced"``)."""
+    """The training objective's two terms on the honest prediction (z = prior mean, no velocity
+    seen) and their weighted sum, which stops training; the teacher-forced velocity MSE when the
+    model has the ar layer (logged; it stops training instead when ``select_on="teacher_forced"``)."""
     def mse(a: np.ndarray, b: np.ndarray) -> float:
         return float(np.mean((a - b) ** 2)) if w.num_notes else 0.0
 
     v, o = predict(model, w, "prior")
-    out = {"velocity_mse": mse(v, w.note_velocity), "offset_mse": mse(o, w.note_offset)}
-    out["loss"] = out["velocity_mse"] + model.cfg.offset_weight * out["offset_mse"]
+    ms = 60000.0 / w.bpm[w.note_window] / w.steps_per_beat[w.note_window]
+    o_mae = float(np.mean(np.abs(o - w.note_offset) * ms)) / 100.0 if w.num_notes else 0.0
+    out = {"velocity_mse": mse(v, w.note_velocity), "offset_mae": o_mae}
+    out["loss"] = out["velocity_mse"] + model.cfg.offset_weight * out["offset_mae"]
     if model.cfg.ar_hidden:
         out["velocity_mse_teacher_forced"] = mse(predict(model, w, "prior", teacher_forced=True)[0],
                                                  w.note_velocity)
@@ -188,8 +194,8 @@ def train(mcfg: ModelConfig, tcfg: TrainConfig, train_w: Windows, val_w: Windows
             hist.best_loss, hist.best_epoch = selected, epoch
             best_state = {k: v.detach().clone() for k, v in ema.model.state_dict().items()}
         log(f"epoch {epoch:3d}  train loss {tr['loss']:.5f} (vel {tr['velocity_mse']:.5f}, "
-            f"off {tr['offset_mse']:.5f}, kl {tr['kl']:.1f})  "
-            f"val vel MSE {va['velocity_mse']:.5f}{_forced(va)}  val off MSE {va['offset_mse']:.5f}  "
+            f"off {100 * tr['offset_mae']:.2f} ms, kl {tr['kl']:.1f})  "
+            f"val vel MSE {va['velocity_mse']:.5f}{_forced(va)}  val timing MAE {100 * va['offset_mae']:.2f} ms  "
             f"lr {row['lr']:.1e}  {row['seconds']:.0f}s{'  *best' if better else ''}")
         elapsed = (time.monotonic() - start) / 60
         if epoch - hist.best_epoch >= tcfg.patience:
