@@ -16,7 +16,10 @@ from typer.testing import CliRunner
 
 from piano_metronome.cli import app
 from piano_metronome.outputs.build import write_checksums
-from piano_metronome.outputs.validate import FAIL, Report, validate_dataset, validate_raw, window_invariants
+from piano_metronome.outputs.check_report import FAIL, Report
+from piano_metronome.outputs.invariants import window_invariants
+from piano_metronome.outputs.validate import validate_dataset
+from piano_metronome.outputs.validate_raw import validate_raw
 from piano_metronome.paths import PROJECT_ROOT
 
 TRAIN = "data/demo/train-00000-of-00001.arrow"

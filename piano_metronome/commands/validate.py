@@ -42,7 +42,8 @@ def validate(
     show: int = typer.Option(SHOWN, "--show", min=0, help="Problems shown per check in the table."),
 ) -> None:
     """Validate; the user-facing text is :data:`HELP`."""
-    from piano_metronome.outputs.validate import validate_dataset, validate_raw
+    from piano_metronome.outputs.validate import validate_dataset
+    from piano_metronome.outputs.validate_raw import validate_raw
 
     if raw:
         from piano_metronome.outputs.build import plan_sources

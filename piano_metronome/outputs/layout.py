@@ -16,6 +16,7 @@ checksums, so a user's file that found its way in is never deleted with it.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 CARD_FILE = "README.md"
@@ -32,9 +33,19 @@ class NotOurFolderError(Exception):
     """A path the build may not replace, with the one-line reason a user reads."""
 
 
+#: ``<split>-NNNNN-of-NNNNN.arrow``, the name :func:`shard_name` writes.
+SHARD_NAME = re.compile(r"^(?P<split>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.arrow$")
+
+
 def shard_name(split: str, index: int = 0, count: int = 1) -> str:
     """``train-00000-of-00001.arrow``: the name the Hub reads a split from without any YAML."""
     return f"{split}-{index:05d}-of-{count:05d}.arrow"
+
+
+def parse_shard_name(name: str) -> tuple[str, int, int] | None:
+    """(split, index, count) of a shard file name, or None for a name the build never writes."""
+    match = SHARD_NAME.match(name)
+    return (match["split"], int(match["index"]), int(match["count"])) if match else None
 
 
 def config_dir(out: Path, config: str) -> Path:
@@ -96,3 +107,24 @@ def check_replaceable(out: Path) -> None:
     if foreign:
         raise NotOurFolderError(f"{out} holds {len(foreign)} file(s) the build did not write (e.g. {foreign[0]}); "
                                 "move them or choose another --out")
+
+
+def read_build_report(out: Path) -> dict:
+    """The folder's ``build_report.json``; raises OSError or ValueError when it cannot be read."""
+    report = json.loads((out / BUILD_REPORT).read_text(encoding="utf-8"))
+    if not isinstance(report, dict):
+        raise ValueError(f"{BUILD_REPORT} is not a JSON object")
+    return report
+
+
+def built_config_subsets(out: Path) -> dict[str, tuple[str, ...]]:
+    """Config → subsets it holds, as the build recorded them (builds before that field: the project's configs)."""
+    from piano_metronome.outputs.configs import CONFIG_SUBSETS
+
+    try:
+        recorded = read_build_report(out).get("config_subsets")
+    except (OSError, ValueError):
+        recorded = None
+    if not isinstance(recorded, dict):
+        return dict(CONFIG_SUBSETS)
+    return {str(c): tuple(s) for c, s in recorded.items()}

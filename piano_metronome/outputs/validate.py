@@ -1,4 +1,4 @@
-"""Prove a built dataset folder is intact, and that the raw recordings match their manifest.
+"""Prove a built dataset folder is intact (``validate``; the raw side is :mod:`.validate_raw`).
 
 A published dataset is only worth something if a user can check it without trusting us:
 every check here reads the files as they are on disk (never the build's memory) and compares
@@ -13,12 +13,11 @@ contradict) are reported but never fail.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -26,101 +25,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from piano_metronome.inputs.manifest import sha256_file
-from piano_metronome.outputs.schema import (
-    NUM_KEYS,
-    RECORDING_COLUMNS,
-    RECORDINGS_CONFIG,
-    WINDOW_COLUMNS,
-)
-from piano_metronome.processing.keys import KEY_NAMES, key_signature
+from piano_metronome.outputs.check_report import FAIL, MAX_LISTED, Check, Report
+from piano_metronome.outputs.invariants import as_numpy, window_invariants
+from piano_metronome.outputs.layout import BUILD_REPORT, CHECKSUM_FILE, built_config_subsets, parse_shard_name
+from piano_metronome.outputs.schema import RECORDING_COLUMNS, RECORDINGS_CONFIG, WINDOW_COLUMNS
 
-PASS, WARN, FAIL = "pass", "warn", "fail"
-#: Problems kept per check (the count is always exact); enough to find the pattern.
-MAX_LISTED = 50
-#: Offsets lie in [−0.5, 0.5), except members of a chord rolled across a half step, which keep
-#: the chord's step: those stay below this bound and never sit alone on their step.
-CHORD_OFFSET_LIMIT = 0.7
-MAX_VELOCITY = 127
-MAX_CC = 127
-CHECKSUM_FILE = "checksums.sha256"
-BUILD_REPORT = "build_report.json"
-NOTE_COLUMNS = tuple(c.name for c in WINDOW_COLUMNS if c.name.startswith("note_"))
-#: 12-class signature of each of the 24 keys, as a lookup table for vectorised checks.
-SIGNATURE_OF_KEY = np.array([key_signature(k) for k in range(len(KEY_NAMES))])
-_SHARD_NAME = re.compile(r"^(?P<split>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.arrow$")
+__all__ = ["BUILD_REPORT", "FAIL", "Check", "Report", "validate_dataset", "window_invariants"]
+
 _CHECKSUM_LINE = re.compile(r"^\\?(?P<digest>[0-9a-fA-F]{64}) [ *](?P<path>.+)$")
-
-
-@dataclass
-class Problem:
-    """One thing wrong: where it is (shard, window id, file, manifest line) and what it is."""
-
-    where: str
-    what: str
-    status: str = FAIL
-
-
-@dataclass
-class Check:
-    """A named check with its outcome; problems beyond :data:`MAX_LISTED` are only counted."""
-
-    name: str
-    description: str
-    problems: list[Problem] = field(default_factory=list)
-    count: int = 0
-    summary: str = ""
-    worst: str = PASS
-
-    @property
-    def status(self) -> str:
-        """``fail`` if any problem failed, else ``warn`` if any warned, else ``pass``."""
-        return self.worst
-
-    def add(self, where: str, what: str, status: str = FAIL) -> None:
-        """Record a problem (failing by default)."""
-        self.count += 1
-        if status == FAIL or self.worst == PASS:
-            self.worst = status
-        if len(self.problems) < MAX_LISTED:
-            self.problems.append(Problem(where, what, status))
-
-    def as_dict(self) -> dict:
-        """For ``--json``."""
-        return {"name": self.name, "description": self.description, "status": self.status, "count": self.count,
-                "summary": self.summary, "problems": [vars(p) for p in self.problems]}
-
-
-@dataclass
-class Report:
-    """Every check of one target; ``unreadable`` says why the target could not be checked at all."""
-
-    target: str
-    kind: str
-    checks: list[Check] = field(default_factory=list)
-    unreadable: str = ""
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        """True when the target was readable and no check failed (warnings allowed)."""
-        return not self.unreadable and all(c.status != FAIL for c in self.checks)
-
-    @property
-    def exit_code(self) -> int:
-        """0 all checks pass, 1 a check failed, 2 the target could not be read at all."""
-        return 2 if self.unreadable else (0 if self.ok else 1)
-
-    def check(self, name: str, description: str) -> Check:
-        """Start a new check and add it to the report."""
-        made = Check(name, description)
-        self.checks.append(made)
-        return made
-
-    def as_dict(self) -> dict:
-        """For ``--json``: stable keys a script can rely on."""
-        return {"target": self.target, "kind": self.kind, "ok": self.ok, "exit_code": self.exit_code,
-                "unreadable": self.unreadable, "seconds": round(self.seconds, 3),
-                "checks": [c.as_dict() for c in self.checks]}
 
 
 # --- reading the folder ------------------------------------------------------------------------
@@ -227,7 +139,7 @@ def validate_dataset(root: Path) -> Report:
     recordings = _recordings_table(shards)
     check_splits(shards, recordings, report.check("splits", "each window is in its split; no recording in two"))
     check_accounting(shards, recordings, report.check("accounting", "notes in = placed + dropped; placed notes "
-                                                                    "are in the windows"))
+                                                                    "are in the windows"), built_config_subsets(root))
     report.seconds = time.perf_counter() - started
     return report
 
@@ -311,9 +223,9 @@ def check_shards(root: Path, card: Card, shards: list[Shard], check: Check) -> N
 
 def _check_numbering(found: list[Shard], check: Check) -> None:
     """``train-00000-of-00002`` … ``train-00001-of-00002``: a gap means a shard was lost."""
-    numbered = [m for m in (_SHARD_NAME.match(PurePosixPath(s.rel).name) for s in found) if m]
-    counts = {int(m["count"]) for m in numbered}
-    indices = sorted(int(m["index"]) for m in numbered)
+    numbered = [n for n in (parse_shard_name(PurePosixPath(s.rel).name) for s in found) if n]
+    counts = {count for _, _, count in numbered}
+    indices = sorted(index for _, index, _ in numbered)
     if len(counts) == 1:
         (count,) = counts
         if indices != list(range(count)):
@@ -387,144 +299,6 @@ def _check_recording_count(root: Path, rows: int | None, check: Check) -> None:
         check.add(f"data/{RECORDINGS_CONFIG}", f"{rows} rows but {BUILD_REPORT} counts {expected} recordings")
 
 
-# --- per-window invariants (vectorised) -----------------------------------------------------------
-
-def _np(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """A column as numpy (one concatenation, then zero-copy where Arrow allows)."""
-    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    return array.to_numpy(zero_copy_only=False)
-
-
-def _list_parts(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
-    """(length of each row's list, all values flattened) of a list column."""
-    array = column.combine_chunks()
-    lengths = pc.list_value_length(array).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
-    return lengths, pc.list_flatten(array).to_numpy(zero_copy_only=False)
-
-
-def _rows_with(bad: np.ndarray, row: np.ndarray, n: int) -> np.ndarray:
-    """Per-note flags → per-window flags."""
-    return np.bincount(row[bad], minlength=n) > 0 if bad.any() else np.zeros(n, bool)
-
-
-class _Flags(dict):
-    """Message → boolean row mask; only messages that flag at least one window are kept."""
-
-    def flag(self, message: str, mask: np.ndarray) -> None:
-        """OR ``mask`` into the rows flagged with ``message``."""
-        mask = np.asarray(mask, bool)
-        if mask.any():
-            self[message] = self[message] | mask if message in self else mask
-
-
-def window_invariants(table: pa.Table) -> dict[str, np.ndarray]:
-    """Every violated invariant of a windows table: message → mask of the windows violating it.
-
-    Public so tests (and the fuzz test's mutated files) can hold any windows table to the
-    same rules as a published shard.
-    """
-    n = table.num_rows
-    flags = _Flags()
-    for name in table.column_names:
-        if table[name].null_count:
-            flags.flag(f"{name} is null", _np(pc.is_null(table[name])))
-    _scalar_invariants(table, flags)
-    _note_invariants(table, flags, n)
-    _pedal_invariants(table, flags, n)
-    return dict(flags)
-
-
-def _scalar_invariants(table: pa.Table, flags: _Flags) -> None:
-    """One value per window: sizes, keys, tempo, identities."""
-    num_steps = _np(table["num_steps"]).astype(np.int64)
-    valid = _np(table["valid_steps"]).astype(np.int64)
-    flags.flag("num_steps outside 1…127", (num_steps < 1) | (num_steps > 127))
-    flags.flag("valid_steps outside 1…num_steps", (valid < 1) | (valid > num_steps))
-    for name in ("key_label", "key_estimated"):
-        value = _np(table[name])
-        flags.flag(f"{name} outside 0…{len(KEY_NAMES) - 1}", (value < 0) | (value >= len(KEY_NAMES)))
-    label = _np(table["key_label"]).astype(np.int64)
-    signature = _np(table["key_signature"]).astype(np.int64)
-    flags.flag("key_signature outside 0…11", (signature < 0) | (signature > 11))
-    in_range = (label >= 0) & (label < len(KEY_NAMES))
-    flags.flag("key_signature is not the signature of key_label",
-               in_range & (signature != SIGNATURE_OF_KEY[np.clip(label, 0, len(KEY_NAMES) - 1)]))
-    confidence = _np(table["key_confidence"])
-    flags.flag("key_confidence outside [0, 1]", ~((confidence >= 0) & (confidence <= 1)))
-    bpm = _np(table["bpm"]).astype(np.float64)
-    flags.flag("bpm not a positive number", ~(np.isfinite(bpm) & (bpm > 0)))
-    norm = _np(table["tempo_norm"]).astype(np.float64)
-    flags.flag("tempo_norm ≠ bpm/100 − 1", ~(np.abs(norm - (bpm / 100.0 - 1.0)) <= 1e-4))
-    for name in ("latency_ms", "start_time_s"):
-        flags.flag(f"{name} not finite", ~np.isfinite(_np(table[name]).astype(np.float64)))
-    for name, low in (("start_step", 0), ("window_index", 0), ("steps_per_beat", 1), ("beats_per_bar", 1)):
-        flags.flag(f"{name} < {low}", _np(table[name]) < low)
-    _identity_invariants(table, flags)
-
-
-def _identity_invariants(table: pa.Table, flags: _Flags) -> None:
-    """``window_id`` = ``<recording_id>/<window_index:03d>`` and ``recording_id`` = ``<subset>/…``."""
-    index = pc.utf8_lpad(pc.cast(table["window_index"], pa.string()), 3, "0")
-    expected = pc.binary_join_element_wise(table["recording_id"], index, "/")
-    flags.flag("window_id is not <recording_id>/<window_index:03d>",
-               ~_np(pc.fill_null(pc.equal(table["window_id"], expected), False)))
-    subsets = table["subset"]
-    for subset in pc.unique(subsets).to_pylist():
-        if subset is None:
-            continue
-        mine = _np(pc.fill_null(pc.equal(subsets, subset), False))
-        prefixed = _np(pc.fill_null(pc.starts_with(table["recording_id"], pattern=f"{subset}/"), False))
-        flags.flag("recording_id does not start with <subset>/", mine & ~prefixed)
-
-
-def _note_invariants(table: pa.Table, flags: _Flags, n: int) -> None:
-    """Per note: cell in range, sorted, one per cell, offset, velocity, duration."""
-    parts = {name: _list_parts(table[name]) for name in NOTE_COLUMNS}
-    count = parts["note_step"][0]
-    for name, (lengths, _) in parts.items():
-        flags.flag(f"{name} has another length than note_step", lengths != count)
-    flags.flag("window holds no note", count == 0)
-    if any(not np.array_equal(lengths, count) for lengths, _ in parts.values()):
-        return  # notes cannot be matched up across columns; the length flag says why
-    row = np.repeat(np.arange(n), count)
-    step = parts["note_step"][1].astype(np.int64)
-    key = parts["note_key"][1].astype(np.int64)
-    flags.flag("note_step outside 0…num_steps−1", _rows_with(
-        (step < 0) | (step >= np.repeat(_np(table["num_steps"]).astype(np.int64), count)), row, n))
-    flags.flag("note_step beyond valid_steps", _rows_with(
-        step >= np.repeat(_np(table["valid_steps"]).astype(np.int64), count), row, n))
-    flags.flag(f"note_key outside 0…{NUM_KEYS - 1}", _rows_with((key < 0) | (key >= NUM_KEYS), row, n))
-    same_row = row[1:] == row[:-1]
-    order = np.diff(step * 256 + key)
-    flags.flag("notes not sorted by (step, key)", _rows_with(same_row & (order < 0), row[1:], n))
-    flags.flag("two notes in one (step, key) cell", _rows_with(same_row & (order == 0), row[1:], n))
-    _offset_invariant(parts["note_offset"][1], step, row, same_row, flags, n)
-    velocity = parts["note_velocity"][1].astype(np.int64)
-    flags.flag(f"note_velocity outside 1…{MAX_VELOCITY} (V = velocity/127 outside (0, 1])",
-               _rows_with((velocity < 1) | (velocity > MAX_VELOCITY), row, n))
-    duration = parts["note_duration"][1].astype(np.float64)
-    flags.flag("note_duration not > 0", _rows_with(~(np.isfinite(duration) & (duration > 0)), row, n))
-
-
-def _offset_invariant(offset: np.ndarray, step: np.ndarray, row: np.ndarray, same_row: np.ndarray,
-                      flags: _Flags, n: int) -> None:
-    """Offsets in [−0.5, 0.5), or below 0.7 in size for a chord member that shares its step."""
-    off = offset.astype(np.float64)
-    shares_prev = np.concatenate([[False], same_row & (step[1:] == step[:-1])])
-    shared = shares_prev | np.concatenate([shares_prev[1:], [False]])
-    ok = ((off >= -0.5) & (off < 0.5)) | ((np.abs(off) < CHORD_OFFSET_LIMIT) & shared)
-    flags.flag("note_offset outside [−0.5, 0.5) (a chord member sharing its step: |offset| < 0.7)",
-               _rows_with(~ok, row, n))
-
-
-def _pedal_invariants(table: pa.Table, flags: _Flags, n: int) -> None:
-    """Exactly num_steps CC64 values per window, each 0…127."""
-    lengths, values = _list_parts(table["pedal"])
-    flags.flag("pedal does not have num_steps values", lengths != _np(table["num_steps"]).astype(np.int64))
-    row = np.repeat(np.arange(n), lengths)
-    flags.flag(f"pedal value outside 0…{MAX_CC}", _rows_with(values.astype(np.int64) > MAX_CC, row, n))
-
-
 def check_invariants(shards: list[Shard], check: Check) -> None:
     """Run :func:`window_invariants` on every usable window shard; name the windows that fail."""
     windows = 0
@@ -581,7 +355,7 @@ def check_splits(shards: list[Shard], recordings: pa.Table | None, check: Check)
     for shard in shards:
         if not shard.is_windows or not _usable(shard):
             continue
-        wrong = np.flatnonzero(~_np(pc.fill_null(pc.equal(shard.table["split"], shard.split), False)))
+        wrong = np.flatnonzero(~as_numpy(pc.fill_null(pc.equal(shard.table["split"], shard.split), False)))
         for i in wrong[:MAX_LISTED]:
             row = shard.table.slice(int(i), 1).to_pylist()[0]
             check.add(f"{shard.rel} window {row['window_id']}",
@@ -613,7 +387,8 @@ def _placed_per_recording(shards: list[Shard]) -> dict[str, dict[str, tuple[int,
     return found
 
 
-def check_accounting(shards: list[Shard], recordings: pa.Table | None, check: Check) -> None:
+def check_accounting(shards: list[Shard], recordings: pa.Table | None, check: Check,
+                     config_subsets: dict[str, tuple[str, ...]]) -> None:
     """Per recording: input = placed + dropped, and the placed notes are exactly in its windows."""
     if recordings is None:
         check.add(f"data/{RECORDINGS_CONFIG}", "recordings table missing or unusable: cannot account for notes")
@@ -622,8 +397,6 @@ def check_accounting(shards: list[Shard], recordings: pa.Table | None, check: Ch
     _check_reports(rows, check)
     found = _placed_per_recording(shards)
     by_id = {r["recording_id"]: r for r in rows}
-    from piano_metronome.outputs.configs import CONFIG_SUBSETS
-
     for config, placed in sorted(found.items()):
         for rid, (windows, notes) in sorted(placed.items()):
             row = by_id.get(rid)
@@ -632,7 +405,7 @@ def check_accounting(shards: list[Shard], recordings: pa.Table | None, check: Ch
             elif (row["windows"], row["notes_placed"]) != (windows, notes):
                 check.add(f"{config} recording {rid}", f"recordings table says {row['windows']} windows, "
                           f"{row['notes_placed']:,} notes placed; the shards hold {windows} windows, {notes:,} notes")
-        subsets = CONFIG_SUBSETS.get(config, ())
+        subsets = config_subsets.get(config, ())
         for rid, row in sorted(by_id.items()):
             if row["subset"] in subsets and row["status"] == "ok" and row["windows"] and rid not in placed:
                 check.add(f"{config} recording {rid}", f"built ({row['windows']} windows) but missing from config")
@@ -662,144 +435,3 @@ def _check_reports(rows: list[dict], check: Check) -> None:
             check.add(where, f"unknown status {row['status']!r}")
         elif row["status"] == "rejected" and (row["notes_placed"] or row["windows"] or not row["reason"]):
             check.add(where, "rejected, yet it placed notes or gives no reason")
-
-
-# --- raw recordings against their manifest ------------------------------------------------------
-
-def manifest_files(raw: Path) -> list[Path]:
-    """The manifests of a raw folder: ``manifest.csv`` (the corpus) and ``<subset>/manifest.csv`` (demo)."""
-    from piano_metronome.paths import MANIFEST_NAME
-
-    return [p for p in [raw / MANIFEST_NAME, *sorted(raw.glob(f"*/{MANIFEST_NAME}"))] if p.is_file()]
-
-
-@dataclass
-class _RawChecks:
-    """The checks of ``validate --raw``, in the order they are shown."""
-
-    manifest: Check
-    present: Check
-    size: Check
-    sha256: Check
-    midi: Check
-    aligns: Check
-    oddities: Check
-    bpm: Check
-    key: Check
-    unlisted: Check
-
-    @classmethod
-    def start(cls, report: Report) -> _RawChecks:
-        """Create every check on the report."""
-        return cls(
-            report.check("manifest", "every manifest row is well-formed (unique id, known split, safe path)"),
-            report.check("files present", "every listed recording is in the raw folder or the corpus"),
-            report.check("size", "each file has the manifest's size"),
-            report.check("sha256", "each file has the manifest's sha256"),
-            report.check("midi", "each file parses as MIDI with notes on the 88 keys"),
-            report.check("aligns", "each recording aligns to a grid (else the build rejects it)"),
-            report.check("file oddities", "no tempo, tempo or meter changes, excluded notes (handled; reported)"),
-            report.check("bpm label", "the BPM in the file name agrees with the BPM fitted from the notes"),
-            report.check("key label", "the key in the file name has the signature estimated from the notes"),
-            report.check("unlisted files", "every *.mid in a subset folder is in a manifest"),
-        )
-
-
-def validate_raw(raw: Path, sources: list[Path], options=None) -> Report:
-    """Check the manifests of ``raw`` against the recordings found in ``sources``; see ``validate --raw``.
-
-    Labels are hand-typed claims, so a label the notes contradict is a warning, never a failure.
-    """
-    from piano_metronome.processing.align import AlignOptions
-
-    started = time.perf_counter()
-    report = Report(str(raw), "raw")
-    manifests = manifest_files(raw) if raw.is_dir() else []
-    if not manifests:
-        report.unreadable = f"{raw} holds no manifest.csv (nor <subset>/manifest.csv)"
-        return report
-    checks = _RawChecks.start(report)
-    listed: set[tuple[str, str]] = set()
-    for manifest in manifests:
-        for row in _manifest_rows(raw, manifest, checks.manifest):
-            listed.add((row.subset, row.file_name))
-            _check_recording(row, sources, options or AlignOptions(), checks)
-    _check_unlisted(raw, listed, checks.unlisted)
-    total = len(listed)
-    checks.present.summary = f"{total - checks.present.count} of {total} present" + (
-        " (run `piano-metronome fetch`)" if checks.present.count else "")
-    report.seconds = time.perf_counter() - started
-    return report
-
-
-def _manifest_rows(raw: Path, manifest: Path, check: Check) -> list:
-    """Rows of one manifest; bad rows become problems naming the manifest line."""
-    from piano_metronome.inputs.manifest import read_manifest
-    from piano_metronome.inputs.midi import RecordingError
-
-    problems: list = []
-    try:
-        rows = read_manifest(manifest, problems)
-    except (RecordingError, OSError, UnicodeDecodeError) as exc:
-        check.add(manifest.relative_to(raw).as_posix(), str(getattr(exc, "reason", exc)))
-        return []
-    for problem in problems:
-        check.add(f"{manifest.relative_to(raw).as_posix()} line {problem.line}", problem.reason)
-    check.summary = (check.summary + "; " if check.summary else "") + f"{manifest.relative_to(raw)}: {len(rows)} rows"
-    return rows
-
-
-def _check_recording(row, sources: list[Path], options, checks: _RawChecks) -> None:
-    """Presence, size, hash, parse, alignment and labels of one manifest row."""
-    from piano_metronome.inputs.midi import MAX_FILE_BYTES, RecordingError, parse_midi_bytes
-    from piano_metronome.processing.align import align
-    from piano_metronome.processing.pipeline import find_file, info_of, input_warnings
-
-    name = f"{row.subset}/{row.file_name}"
-    path = find_file(row, sources)
-    if path is None:
-        checks.present.add(name, f"missing (looked in {', '.join(str(s) for s in sources)})")
-        return
-    size = path.stat().st_size
-    if size != row.size:
-        checks.size.add(name, f"{size:,} bytes, the manifest says {row.size:,}")
-    if size > MAX_FILE_BYTES:
-        checks.midi.add(name, f"file too large ({size:,} bytes > {MAX_FILE_BYTES:,})")
-        return
-    data = path.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != row.sha256:
-        checks.sha256.add(name, f"sha256 {digest[:12]}…, the manifest says "
-                                f"{row.sha256[:12]}… (file changed since the manifest was made)")
-    try:
-        performance = parse_midi_bytes(data, name)
-    except RecordingError as exc:
-        checks.midi.add(name, exc.reason)
-        return
-    try:
-        aligned = align(performance, info_of(row), options)
-    except RecordingError as exc:
-        checks.aligns.add(name, exc.reason)
-        return
-    for note in input_warnings(performance, aligned.report):
-        checks.oddities.add(name, note, WARN)
-    _check_labels(name, aligned.report, options, checks)
-
-
-def _check_labels(name: str, report, options, checks: _RawChecks) -> None:
-    """Warn where the file name's BPM or key signature disagrees with what the notes say."""
-    labelled, fitted = report.bpm_labelled, report.bpm_fitted
-    if labelled is not None and fitted is not None and abs(labelled - fitted) > options.bpm_conflict:
-        checks.bpm.add(name, f"label {labelled:g} BPM, fitted {fitted:.2f} BPM on the {report.grid_source} grid",
-                       WARN)
-    if report.key_signature_agrees is False:
-        checks.key.add(name, f"label {report.key_label}, notes say {report.key_estimated} "
-                             f"(confidence {report.key_confidence:.2f})", WARN)
-
-
-def _check_unlisted(raw: Path, listed: set[tuple[str, str]], check: Check) -> None:
-    """A recording on disk but in no manifest would silently never be built."""
-    for folder in sorted(p for p in raw.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        for path in sorted(folder.glob("*.mid")):
-            if (folder.name, path.name) not in listed:
-                check.add(f"{folder.name}/{path.name}", "not in any manifest: it is never built", WARN)
