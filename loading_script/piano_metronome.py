@@ -18,14 +18,14 @@ Two uses:
 
 ``datasets`` ≥ 4 no longer runs loading scripts; a built dataset folder (``piano-metronome
 build``) is loaded with ``load_dataset(folder, "d1")`` instead. The builder itself lives in
-the package (:mod:`piano_metronome.outputs.builder`), so this file and the ``build`` command
+the package (:mod:`piano_metronome.outputs.datasets_builder`), so this file and the ``build`` command
 can never disagree; it needs ``pip install piano_metronome`` (or this repository).
 """
 
 from __future__ import annotations
 
-from piano_metronome.outputs.builder import PianoMetronome as _PackageBuilder
-from piano_metronome.outputs.builder import PianoMetronomeConfig
+from piano_metronome.outputs.datasets_builder import PianoMetronome as _PackageBuilder
+from piano_metronome.outputs.datasets_builder import PianoMetronomeConfig
 
 __all__ = ["PianoMetronome", "PianoMetronomeConfig"]
 

@@ -132,7 +132,7 @@ def build_config(config: str, subsets: tuple[str, ...], raw: Path, sources: list
     """
     import datasets
 
-    from piano_metronome.outputs.builder import builder_class
+    from piano_metronome.outputs.datasets_builder import builder_class
 
     builder = builder_class(config, subsets)(
         config_name=config, data_dir=str(raw), cache_dir=str(work / "cache"), sources=tuple(str(s) for s in sources),
@@ -357,7 +357,7 @@ def _import_writer() -> None:
     import datasets  # noqa: F401
     import huggingface_hub.repocard  # noqa: F401
 
-    import piano_metronome.outputs.builder  # noqa: F401
+    import piano_metronome.outputs.datasets_builder  # noqa: F401
 
 
 def _write_folder(raw: Path, out: Path, staging: Path, configs: dict[str, tuple[str, ...]], sources: list[Path],

@@ -1,8 +1,10 @@
 """The ``datasets`` builder: configs ``d1``, ``d2``, ``all`` and ``demo``; splits from the manifest.
 
-``datasets`` writes the shards itself (Arrow stream files with the features embedded). The
-builder reads recordings through :func:`piano_metronome.processing.pipeline.process_row`, so
-a recording the build command already aligned is not aligned again for ``all``.
+``datasets`` writes the shards itself (Arrow stream files with the features embedded). In a
+build (:mod:`piano_metronome.outputs.build`) every recording is aligned once, before any
+config is written, and the builder reads the windows from the spool files that step left
+(``all`` reads the ``d1`` and ``d2`` spools); used alone (the loading script) it aligns each
+recording of its config itself through :func:`piano_metronome.processing.pipeline.process_row`.
 """
 
 from __future__ import annotations
