@@ -14,7 +14,8 @@ import pyarrow as pa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from piano_metronome.inputs.midi import PIANO_LOW, Performance, TempoMap
+from piano_metronome.constants import LOWEST_MIDI_PITCH
+from piano_metronome.inputs.midi import Performance, TempoMap
 from piano_metronome.outputs.dense import dense_arrays, iter_dense
 from piano_metronome.outputs.schema import NUM_KEYS, arrow_schema
 from piano_metronome.outputs.tables import windows_table
@@ -62,7 +63,7 @@ def play(seed: int, steps_per_beat: int, grid: TempoMap, latency_steps: float, w
     order = np.lexsort((keys, onsets))
     performance = Performance(
         path="synthetic", onsets=onsets[order], durations=(ends - onsets)[order],
-        pitches=(keys + PIANO_LOW)[order].astype(np.int16), velocities=velocities[order].astype(np.int16),
+        pitches=(keys + LOWEST_MIDI_PITCH)[order].astype(np.int16), velocities=velocities[order].astype(np.int16),
         pedal_times=np.zeros(0), pedal_values=np.zeros(0, np.uint8), tempo_map=grid)
     cell = np.lexsort((keys, steps))
     return Played(steps[cell], keys[cell], offsets[cell], velocities[cell], performance)

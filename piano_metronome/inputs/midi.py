@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-PIANO_LOW, PIANO_HIGH = 21, 108  # A0 … C8, the 88 keys
+from piano_metronome.constants import HIGHEST_MIDI_PITCH, LOWEST_MIDI_PITCH, SUSTAIN_CC
+
 MAX_EVENTS = 1_000_000
 #: Larger files are refused before parsing, so a huge file costs neither time nor memory (a MIDI
 #: event takes at least 2 bytes, so this admits every file under MAX_EVENTS of plain note data).
 MAX_FILE_BYTES = 32 * 1024 * 1024
-SUSTAIN_CC = 64
 MAX_BEATS_PER_BAR = 32
 
 
@@ -217,7 +217,7 @@ def _performance_from_score(score, name: str, click: ClickSpec | None) -> Perfor
         raise RecordingError(name, f"click track {click.track!r} not found")
     cat = {k: np.concatenate([p[k] for p in parts]) if parts else np.zeros(0, int) for k in
            ("time", "duration", "pitch", "velocity")}
-    in_range = (cat["pitch"] >= PIANO_LOW) & (cat["pitch"] <= PIANO_HIGH)
+    in_range = (cat["pitch"] >= LOWEST_MIDI_PITCH) & (cat["pitch"] <= HIGHEST_MIDI_PITCH)
     if (~in_range).any():
         excluded["outside_piano_range"] = int((~in_range).sum())
     cat = {k: v[in_range] for k, v in cat.items()}

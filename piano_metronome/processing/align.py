@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from piano_metronome.inputs.midi import PIANO_LOW, Performance, RecordingError
+from piano_metronome.constants import LOWEST_MIDI_PITCH
+from piano_metronome.inputs.midi import Performance, RecordingError
 from piano_metronome.processing.grid import (
     Candidate,
     Grid,
@@ -448,7 +449,7 @@ def _place(performance: Performance, info: RecordingInfo, options: AlignOptions,
     offset = steps_f - step
     end_f = grid.seconds_to_beats(performance.onsets + performance.durations - latency_s) * info.steps_per_beat
     duration = end_f - steps_f
-    key = performance.pitches.astype(np.int64) - PIANO_LOW
+    key = performance.pitches.astype(np.int64) - LOWEST_MIDI_PITCH
     valid = step >= 0
     _drop(~valid, "before_first_bar", report)
     _drop(valid & ~(duration > 0), "zero_duration", report)
