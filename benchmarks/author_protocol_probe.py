@@ -1,22 +1,28 @@
 """Probe how the corpus author's published velocity MSEs (0.0053 d1, 0.0029 d2) were measured.
 
-The author's best run (``experiments/run_532`` of aleathwick/781-piano-autoencoder: a
-bidirectional LSTM then a forward LSTM, 24 units each, over sequences of 100 notes that start
-every 2 bars, inputs pitch class, pitch height, beat and sub-beat, notes below velocity 6
-dropped, 1500 epochs) also wrote ``*prediction_teacher_forced_val_weights.mid`` files: the
-model could be fed the previous note's TRUE velocity. This script trains a model of that
-shape on a built dataset twice, with the same seed and data:
+His best runs (``experiments/`` of aleathwick/781-piano-autoencoder, copied to
+``../shared/author_runs``): d1 run_415 (best validation loss 0.005303 at epoch 349, stopped by
+early stopping at 469), d2 run_495 (0.002899 at epoch 232 of 352); run_532 (d1, 100-note
+sequences) reached 0.005345 at epoch 352 and stopped at 472 (none ran the 1500 epochs its
+history file is named after). All three: sequences of notes at velocity >= 6, inputs pitch class,
+pitch height, beat and sub-beat (plus a left/right-hand flag in run_495), 24 units. His model
+function's defaults give 3 bidirectional then 2 forward LSTM layers (the layer counts in his
+config are swallowed by ``**kwargs``), and his validation data is built with ``t_force=True``
+(his ``run_experiment_ntc.py``; the ``*_ar`` input is the target shifted by one in
+``src/ml_classes.py``): the previous note's TRUE velocity enters the first forward LSTM, so every
+logged validation loss is teacher-forced. This script trains a model of that shape on a built
+dataset twice, with the same seed and data:
 
 - ``score``: the score features only (what a humanizer can know);
-- ``teacher-forced``: the same plus the previous note's true velocity, given to the forward
+- ``teacher-forced``: the same plus the previous note's true velocity, into the first forward
   LSTM only (a bidirectional layer would see the note's own velocity through its successor).
 
-and prints the validation MSE of velocity/127 per epoch for both, beside the author's logged
-curve (run_532 ``history-1500epochs.json``: 0.0167 at epoch 10, 0.0082 at 25, 0.0070 at 50).
-If only the teacher-forced model follows that curve, the published numbers measure a
-one-step-ahead prediction, not a humanization from the score.
+and prints the validation MSE of velocity/127 per epoch for both, beside his logged curve (read
+from ``--author-runs`` when given). If only the teacher-forced model follows that curve, the
+published numbers measure a one-step-ahead prediction, not a humanization from the score; his
+released free-running predictions (``benchmarks/author_runs.py``) say the same.
 
-Usage: ``python benchmarks/author_protocol_probe.py dataset d1 [--minutes 5]``
+Usage: ``python benchmarks/author_protocol_probe.py dataset d1 [--minutes 5] [--author-runs ../shared/author_runs]``
 """
 
 from __future__ import annotations
@@ -28,11 +34,21 @@ from pathlib import Path
 
 import numpy as np
 
-SEQ_NOTES = 100  # notes per training sequence (run_532 seq_length)
-HOP_BARS = 2  # a sequence starts every this many bars (run_532 example_bars_skip)
-MIN_VELOCITY = 6  # softer notes dropped everywhere (run_532 vel_cutoff)
-HIDDEN = 24  # run_532 hidden_state
-AUTHOR_CURVE = {"d1": {10: 0.0167, 25: 0.0082, 50: 0.0070, 1500: 0.0053}}  # from run_532's history
+SEQ_NOTES = 50  # notes per training sequence (seq_length of run_415 and run_495)
+HOP_BARS = 4  # a sequence starts every this many bars (their example_bars_skip)
+MIN_VELOCITY = 6  # softer notes dropped everywhere (vel_cutoff)
+HIDDEN = 24  # hidden_state
+BI_LAYERS, FORWARD_LAYERS = 3, 2  # his model function's defaults (the config's counts never reach it)
+AUTHOR_RUN = {"d1": "run_415", "d2": "run_495"}  # his best run per subset
+
+
+def author_curve(runs: Path | None, config: str) -> dict[int, float]:
+    """His logged validation loss per epoch (1-based) for the subset's best run, if the folder is given."""
+    if runs is None:
+        return {}
+    from piano_metronome.model.author import read_run
+
+    return {i + 1: v for i, v in enumerate(read_run(runs / AUTHOR_RUN[config]).val_loss)}
 
 
 def recording_notes(w) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -76,22 +92,25 @@ def sequences(recs, torch):
 
 
 def make_model(torch, teacher_forced: bool):
-    """bi-LSTM(24) over the score features -> forward LSTM(24) (+ previous velocity) -> sigmoid."""
+    """3 bi-LSTM(24) over the score features -> 2 forward LSTM(24), the first also given the
+    previous velocity (zero unless teacher-forced) -> sigmoid: his model function's defaults."""
     nn = torch.nn
 
     class AuthorShaped(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.bi = nn.LSTM(21, HIDDEN, batch_first=True, bidirectional=True)
-            self.fwd = nn.LSTM(2 * HIDDEN + 1, HIDDEN, batch_first=True)
+            self.bi = nn.LSTM(21, HIDDEN, num_layers=BI_LAYERS, batch_first=True, bidirectional=True, dropout=0.2)
+            self.fwd1 = nn.LSTM(2 * HIDDEN + 1, HIDDEN, batch_first=True)
+            self.fwd2 = nn.LSTM(HIDDEN, HIDDEN, batch_first=True)
             self.drop = nn.Dropout(0.2)
             self.out = nn.Linear(HIDDEN, 1)
 
         def forward(self, x):
             a, _ = self.bi(x[..., :21])
             prev = x[..., 21:] if teacher_forced else torch.zeros_like(x[..., 21:])
-            b, _ = self.fwd(torch.cat([self.drop(a), prev], -1))
-            return torch.sigmoid(self.out(self.drop(b))).squeeze(-1)
+            b, _ = self.fwd1(torch.cat([self.drop(a), prev], -1))
+            c, _ = self.fwd2(self.drop(b))
+            return torch.sigmoid(self.out(self.drop(c))).squeeze(-1)
 
     return AuthorShaped()
 
@@ -126,26 +145,36 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("config", choices=["d1", "d2"])
     p.add_argument("--minutes", type=float, default=5.0, help="training time per variant (default 5)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--author-runs", type=Path, default=None, help="../shared/author_runs: print his logged curve")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     args = p.parse_args(argv)
     import torch
 
     from piano_metronome.model.pipeline import load_windows
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     train = sequences(recording_notes(load_windows(args.data, args.config, "train")), torch)
     val = sequences(recording_notes(load_windows(args.data, args.config, "validation")), torch)
     print(f"{args.config}: {len(train[0])} training / {len(val[0])} validation sequences of {SEQ_NOTES} notes")
     curves = {name: run(torch, train, val, name == "teacher-forced", args.minutes, args.seed)
               for name in ("score", "teacher-forced")}
-    author = AUTHOR_CURVE.get(args.config, {})
-    print(f"\n{'epoch':>6}  {'score only':>10}  {'teacher-forced':>14}  {'author (run_532)':>16}")
-    for ep in sorted(set(curves["score"]) & set(curves["teacher-forced"]) | set(author)):
+    author = author_curve(args.author_runs, args.config)
+    label = f"author ({AUTHOR_RUN[args.config]})"
+    print(f"\n{'epoch':>6}  {'score only':>10}  {'teacher-forced':>14}  {label:>16}")
+    shown = {1, 5, 10, 25, 50, 75, 100, 150, 200, 300, max(curves["score"])}
+    if author:
+        shown.add(min(author, key=author.get))
+    for ep in sorted(set(curves["score"]) | set(author)):
         cells = [curves[n].get(ep) for n in ("score", "teacher-forced")] + [author.get(ep)]
-        if ep in (1, 5, 10, 25, 50, 75, 100, 150, 1500) or ep == max(curves["score"]):
+        if ep in shown:
             print(f"{ep:>6}  " + "  ".join(f"{'—' if c is None else f'{c:.5f}':>{w}}"
                                            for c, w in zip(cells, (10, 14, 16), strict=True)))
     for name, curve in curves.items():
         print(f"best {name}: {min(curve.values()):.5f} after {len(curve)} epochs")
+    if author:
+        best = min(author, key=author.get)
+        print(f"author {AUTHOR_RUN[args.config]} (teacher-forced validation): best {author[best]:.5f} at epoch {best} "
+              f"of {len(author)}")
     return 0
 
 
