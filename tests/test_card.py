@@ -136,7 +136,7 @@ def test_template_has_both_markers_and_the_required_sections() -> None:
                    "negative = early", "## Splits", "author_validation.txt", "## Intended uses", "## Limitations",
                    "4/4 only", "synthetic", "piano-metronome fetch", "piano-metronome validate",
                    "piano-metronome rebuild", "## Licence", "states **no licence**", "Learning to Groove with "
-                   "Inverse Sequence Transformations", "781-piano-autoencoder", 'load_dataset("PATH_OR_REPO_ID", "d1")',
+                   "Inverse Sequence Transformations", "781-piano-autoencoder", 'load_dataset("piano_metronome", "d1")',
                    "streaming=True", "dense_arrays"):
         assert phrase in template, phrase
 
@@ -152,7 +152,7 @@ def test_template_types_no_measured_numbers() -> None:
 
 def test_missing_markers_append_sections() -> None:
     """A card without markers still gets both generated sections, at the end."""
-    filled = fill_markers("# Title\n\nText.\n", "STATISTICS")
+    filled = fill_markers("# Title\n\nText.\n", "STATISTICS", ["demo"])
     assert filled.index("## Fields") < filled.index("## Statistics of this build") < filled.index("STATISTICS")
     assert "`window_id`" in filled
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from piano_metronome.outputs.configs import default_config
+from piano_metronome.outputs.layout import CARD_FILE, shard_glob
 from piano_metronome.outputs.schema import (
-    CONFIGS,
     RECORDING_COLUMNS,
     RECORDINGS_CONFIG,
     RECORDINGS_SPLIT,
@@ -44,16 +44,16 @@ def fields_markdown(columns: tuple[Column, ...]) -> str:
     return "\n".join(lines)
 
 
-def schema_markdown() -> str:
-    """The card's field section: windows, then the recordings table."""
-    return (f"#### Windows (configs {', '.join(f'`{c}`' for c in CONFIGS)})\n\n{fields_markdown(WINDOW_COLUMNS)}\n\n"
+def schema_markdown(configs: list[str]) -> str:
+    """The card's field section: windows (of the configs built), then the recordings table."""
+    return (f"#### Windows (configs {', '.join(f'`{c}`' for c in configs)})\n\n{fields_markdown(WINDOW_COLUMNS)}\n\n"
             f"#### Recordings (config `{RECORDINGS_CONFIG}`, split `{RECORDINGS_SPLIT}`)\n\n"
             f"{fields_markdown(RECORDING_COLUMNS)}\n")
 
 
-def fill_markers(body: str, statistics: str) -> str:
+def fill_markers(body: str, statistics: str, configs: list[str]) -> str:
     """Put the generated sections at their markers (appended as sections when a marker is missing)."""
-    for marker, text, title in ((FIELDS_MARKER, schema_markdown(), "Fields"),
+    for marker, text, title in ((FIELDS_MARKER, schema_markdown(configs), "Fields"),
                                 (STATS_MARKER, statistics, "Statistics of this build")):
         if marker in body:
             body = body.replace(marker, marker + "\n\n" + text.rstrip("\n"), 1)
@@ -86,12 +86,12 @@ def card_data(configs: dict[str, dict[str, dict[str, int]]], recordings: int):
     )
     default = default_config(configs)
     metadata = {
-        name: {"data_files": [{"split": split, "path": f"data/{name}/{split}-*.arrow"} for split in splits],
+        name: {"data_files": [{"split": split, "path": shard_glob(name, split)} for split in splits],
                **({"default": True} if name == default else {})}
         for name, splits in configs.items()
     }
     metadata[RECORDINGS_CONFIG] = {"data_files": [{"split": RECORDINGS_SPLIT,
-                                                   "path": f"data/{RECORDINGS_CONFIG}/{RECORDINGS_SPLIT}-*.arrow"}]}
+                                                   "path": shard_glob(RECORDINGS_CONFIG, RECORDINGS_SPLIT)}]}
     MetadataConfigs(metadata).to_dataset_card_data(data)
     infos = {}
     for name, splits in configs.items():
@@ -110,11 +110,11 @@ def render_card(configs: dict[str, dict[str, dict[str, int]]], recordings: int, 
     from huggingface_hub import DatasetCard
 
     body = CARD_TEMPLATE.read_text(encoding="utf-8") if CARD_TEMPLATE.is_file() else "# Piano to a metronome\n"
-    body = fill_markers(body, statistics)
+    body = fill_markers(body, statistics, list(configs))
     data = card_data(configs, recordings)
     return str(DatasetCard(f"---\n{data.to_yaml()}\n---\n\n{body}"))
 
 
 def write_card(out: Path, configs: dict[str, dict[str, dict[str, int]]], recordings: int, statistics: str) -> None:
     """Write README.md into the dataset folder."""
-    (out / "README.md").write_text(render_card(configs, recordings, statistics), encoding="utf-8")
+    (out / CARD_FILE).write_text(render_card(configs, recordings, statistics), encoding="utf-8")
