@@ -79,19 +79,21 @@ def check_folder(path: Path, why_not_ours: WhyNotOurs, force: bool = False, forc
             raise OverwriteError(path, f"holds {entry.name}, {reason}", forceable)
 
 
-def check_replaceable_folder(path: Path, is_ours: Callable[[Path], bool], what: str,
-                             force: bool = False) -> None:
+def check_replaceable_folder(path: Path, why_not_ours: WhyNotOurs, force: bool = False,
+                             forceable: bool = True) -> None:
     """Raise :class:`OverwriteError` unless the folder ``path`` may be replaced as a whole (``build --out``).
 
-    Absent or empty: fine. A file: refused, even with ``force``. A non-empty folder: fine only
-    when ``is_ours(path)`` recognises it (e.g. by a marker file the writer puts in it) or with
-    ``force``; ``what`` names what it would have to be, e.g. "a dataset folder written by build".
+    Absent or empty: fine. A file or a link: refused, even with ``force``. A non-empty folder:
+    fine only when ``why_not_ours(path)`` recognises it (returns None, e.g. by a marker file the
+    writer puts in it) or with ``force``; else refused with the reason it returned.
     """
     if path.is_symlink() or (path.exists() and not path.is_dir()):
         raise OverwriteError(path, "exists and is not a folder", forceable=False)
-    if not path.exists() or force or not any(path.iterdir()) or is_ours(path):
+    if not path.exists() or force or not any(path.iterdir()):
         return
-    raise OverwriteError(path, f"is not empty and is not {what}")
+    reason = why_not_ours(path)
+    if reason is not None:
+        raise OverwriteError(path, reason, forceable)
 
 
 def refused_exit(exc: OverwriteError):

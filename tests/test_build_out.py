@@ -8,8 +8,9 @@ import pytest
 from typer.testing import CliRunner
 
 from piano_metronome.cli import app
-from piano_metronome.outputs.layout import NotOurFolderError, check_replaceable
+from piano_metronome.outputs.layout import check_replaceable
 from piano_metronome.paths import PROJECT_ROOT
+from piano_metronome.safety import OverwriteError
 
 RAW = PROJECT_ROOT / "raw_midi"
 
@@ -50,7 +51,7 @@ def test_a_file_survives(tmp_path: Path) -> None:
     out.write_text("keep me", encoding="utf-8")
     result = run_build(out)
     assert result.exit_code == 2
-    assert "is not a dataset folder" in one_line_error(result)
+    assert "is not a folder" in one_line_error(result)
     assert out.read_text(encoding="utf-8") == "keep me"
     assert leftovers(out) == []
 
@@ -85,7 +86,7 @@ def test_check_replaceable_refuses_a_symlink(tmp_path: Path) -> None:
     target = tmp_path / "real"
     target.mkdir()
     (tmp_path / "link").symlink_to(target)
-    with pytest.raises(NotOurFolderError):
+    with pytest.raises(OverwriteError):
         check_replaceable(tmp_path / "link")
 
 

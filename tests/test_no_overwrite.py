@@ -89,13 +89,13 @@ def test_check_folder_names_the_first_stranger(tmp_path: Path) -> None:
 def test_check_replaceable_folder(tmp_path: Path) -> None:
     folder = tmp_path / "dataset"
     folder.mkdir()
-    safety.check_replaceable_folder(folder, lambda _p: False, "a build")  # empty
+    safety.check_replaceable_folder(folder, lambda _p: "not a build")  # empty
     (folder / "x").write_text("mine")
-    with pytest.raises(safety.OverwriteError, match="is not empty and is not a build; pass --force"):
-        safety.check_replaceable_folder(folder, lambda _p: False, "a build")
-    safety.check_replaceable_folder(folder, lambda p: (p / "x").is_file(), "a build")
+    with pytest.raises(safety.OverwriteError, match="not a build; pass --force"):
+        safety.check_replaceable_folder(folder, lambda _p: "not a build")
+    safety.check_replaceable_folder(folder, lambda p: None if (p / "x").is_file() else "no x")
     with pytest.raises(safety.OverwriteError, match="not a folder"):
-        safety.check_replaceable_folder(folder / "x", lambda _p: True, "a build", force=True)
+        safety.check_replaceable_folder(folder / "x", lambda _p: None, force=True)
 
 
 def test_write_atomic_leaves_the_old_file_and_no_temp_on_failure(tmp_path: Path) -> None:

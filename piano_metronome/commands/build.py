@@ -50,6 +50,7 @@ def build(
     2 bad arguments, a refused --out, or nothing to build.
     """
     from piano_metronome.outputs.build import BuildError, run_build
+    from piano_metronome.safety import OverwriteError, refused_exit
 
     options = align_options(window_steps, hop_steps, parse_latency(latency))
     err = console()
@@ -57,6 +58,8 @@ def build(
         summary = run_build(raw, out, config or None, corpus, options, num_proc, ConsoleProgress(err), jobs)
     except BuildError as exc:
         raise fail(str(exc)) from None
+    except OverwriteError as exc:
+        raise refused_exit(exc) from None
     print_summary(summary, err)
     typer.echo(load_line(out, register_name(raw, name)))
     if strict and summary.rejected:

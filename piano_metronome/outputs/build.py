@@ -24,7 +24,6 @@ from piano_metronome.outputs.layout import (
     BUILD_REPORT,
     CHECKSUM_FILE,
     GENERATOR,
-    NotOurFolderError,
     check_replaceable,
     config_dir,
     shard_name,
@@ -248,7 +247,8 @@ def run_build(raw: Path | None, out: Path, configs: list[str] | None, corpus: Pa
     """The whole build; see the ``build`` command. Progress goes to ``progress``, nothing is printed.
 
     Raises :class:`BuildError` (nothing written, nothing left behind) for a missing raw folder,
-    an unknown config, an unreadable manifest or an ``out`` that is not the build's own.
+    an unknown config or an unreadable manifest, and :class:`~piano_metronome.safety.OverwriteError`
+    for an ``out`` that is not the build's own.
     """
     from piano_metronome.outputs.configs import configs_of
     from piano_metronome.paths import raw_dir
@@ -256,10 +256,7 @@ def run_build(raw: Path | None, out: Path, configs: list[str] | None, corpus: Pa
     raw = raw_dir(raw)
     if not raw.is_dir():
         raise BuildError(f"raw folder {raw} does not exist (give --raw DIR: a folder with manifest.csv)")
-    try:
-        check_replaceable(out)
-    except NotOurFolderError as exc:
-        raise BuildError(str(exc)) from None
+    check_replaceable(out)
     sources = plan_sources(raw, corpus)
     problems: list = []
     try:

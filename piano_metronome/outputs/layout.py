@@ -10,7 +10,8 @@
 
 A command that replaces a folder must know the folder is its own: a build folder is recognised
 by the marker in its ``build_report.json`` *and* by every file in it being listed in its
-checksums, so a user's file that found its way in is never deleted with it.
+checksums, so a user's file that found its way in is never deleted with it
+(:func:`check_replaceable`, through the one refusal rule of :mod:`piano_metronome.safety`).
 """
 
 from __future__ import annotations
@@ -27,10 +28,6 @@ CHECKSUM_FILE = "checksums.sha256"
 REPO_YAML = ".huggingface.yaml"
 #: The value of ``generator`` in ``build_report.json``: the marker of a folder ``build`` wrote.
 GENERATOR = "piano-metronome build"
-
-
-class NotOurFolderError(Exception):
-    """A path the build may not replace, with the one-line reason a user reads."""
 
 
 #: ``<split>-NNNNN-of-NNNNN.arrow``, the name :func:`shard_name` writes.
@@ -85,28 +82,28 @@ def is_build_folder(out: Path) -> bool:
     return isinstance(report, dict) and (report.get("generator") == GENERATOR or "piano_metronome_version" in report)
 
 
-def check_replaceable(out: Path) -> None:
-    """Raise :class:`NotOurFolderError` unless ``out`` may be replaced by a build.
+def why_not_a_build_folder(out: Path) -> str | None:
+    """None when ``out`` is a folder a build wrote and holds nothing else; else why it is not.
 
-    Allowed: nothing there, an empty folder, or a folder a build wrote whose every file the
-    build listed. Anything else is the user's, and stays untouched.
+    A build replaces such a folder whole, so a user's file found in it (not in its checksums)
+    makes it the user's too.
     """
-    if not out.exists() and not out.is_symlink():
-        return
-    if not out.is_dir() or out.is_symlink():
-        raise NotOurFolderError(f"{out} exists and is not a dataset folder; choose another --out")
-    entries = list(out.iterdir())
-    if not entries:
-        return
     if not is_build_folder(out):
-        raise NotOurFolderError(f"{out} is not empty and was not written by `piano-metronome build` (no "
-                                f"{BUILD_REPORT} of ours); choose another --out or move its files")
+        return f"is not empty and was not written by `piano-metronome build` (no {BUILD_REPORT} of ours)"
     ours = listed_files(out) | {CHECKSUM_FILE}
     foreign = sorted(p.relative_to(out).as_posix() for p in out.rglob("*")
                      if not p.is_dir() and p.relative_to(out).as_posix() not in ours)
     if foreign:
-        raise NotOurFolderError(f"{out} holds {len(foreign)} file(s) the build did not write (e.g. {foreign[0]}); "
-                                "move them or choose another --out")
+        return f"holds {len(foreign)} file(s) the build did not write (e.g. {foreign[0]}); move them first"
+    return None
+
+
+def check_replaceable(out: Path) -> None:
+    """Raise :class:`~piano_metronome.safety.OverwriteError` unless a build may replace ``out``
+    (nothing there, an empty folder, or a folder a build wrote holding only its files)."""
+    from piano_metronome.safety import check_replaceable_folder
+
+    check_replaceable_folder(out, why_not_a_build_folder, forceable=False)
 
 
 def read_build_report(out: Path) -> dict:

@@ -97,6 +97,7 @@ def rebuild(dataset: Path, raw: Path | None, corpus: Path | None, progress: Buil
             keep: Path | None = None) -> RebuildReport:
     """Build the configs of ``dataset`` again from ``raw`` and compare every file."""
     from piano_metronome.outputs.build import BuildError, run_build
+    from piano_metronome.safety import OverwriteError
 
     configs, options = read_build_options(dataset)
     started = time.perf_counter()
@@ -106,7 +107,7 @@ def rebuild(dataset: Path, raw: Path | None, corpus: Path | None, progress: Buil
         clear_process_caches()
         try:
             summary = run_build(raw, out, configs, corpus, options, progress=progress)
-        except BuildError as exc:
+        except (BuildError, OverwriteError) as exc:
             raise RebuildError(str(exc)) from None
         result = RebuildReport(str(dataset), str(out), configs, compare_folders(dataset, out))
         result.notes = missing_note(summary)
