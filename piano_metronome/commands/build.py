@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from piano_metronome.commands.common import OPTION_RAW, align_options, console, fail, parse_latency
+from piano_metronome.commands.common import OPTION_RAW, align_options, console, fail, parse_latency, result_console
 
 
 def register(app: typer.Typer) -> None:
@@ -60,7 +60,7 @@ def build(
         raise fail(str(exc)) from None
     except OverwriteError as exc:
         raise refused_exit(exc) from None
-    print_summary(summary, err)
+    print_summary(summary, result_console())
     typer.echo(load_line(out, register_name(raw, name)))
     if strict and summary.rejected:
         raise typer.Exit(1)
@@ -147,7 +147,7 @@ class ConsoleProgress:
 
 
 def print_summary(summary, err) -> None:
-    """The table a person reads at the end of a build (stderr: stdout keeps the load line)."""
+    """The table a person reads at the end of a build (a result: the command prints it on stdout)."""
     from rich.markup import escape
     from rich.table import Table
 
