@@ -23,6 +23,7 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -65,7 +66,8 @@ def _notes(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Pitches and velocities of a one-track MIDI file, in (time, pitch) order."""
     import symusic
 
-    notes = symusic.Score(str(path)).tracks[0].notes
+    score: Any = symusic.Score(str(path))
+    notes = score.tracks[0].notes
     rows = sorted((n.time, n.pitch, n.velocity) for n in notes)
     arr = np.array(rows, dtype=np.int64).reshape(-1, 3)
     return arr[:, 1], arr[:, 2]
@@ -174,8 +176,8 @@ def _pair(w: AuthorWindow, ours: OurNotes, rec: str, start: int) -> np.ndarray:
     used: set[int] = set()
     found = np.full(len(w.pitch), -1, dtype=np.int64)
     for k in range(len(w.pitch)):
-        for i in sorted(range(max(start + k - REACH, 0), min(start + k + REACH + 1, len(p))),
-                        key=lambda i, k=k: abs(i - start - k)):
+        near = np.arange(max(start + k - REACH, 0), min(start + k + REACH + 1, len(p)))
+        for i in near[np.argsort(np.abs(near - start - k), kind="stable")].tolist():
             if i not in used and p[i] == w.pitch[k] and v[i] == w.velocity[k]:
                 used.add(i)
                 found[k] = idx[i]

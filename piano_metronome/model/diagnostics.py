@@ -18,6 +18,7 @@ from .features import Windows
 from .report import SeedRow, Stat, format_summary, paired_difference, summarize
 
 Merged = dict[str, list[tuple[np.ndarray, np.ndarray]]]
+Pairs = list[tuple[np.ndarray | None, np.ndarray | None]]
 HONEST = "VAE, honest (score only, z = prior mean)"
 RIDGE = "ridge regression on the same score features"
 
@@ -39,20 +40,20 @@ def _differences(ev: Notes, mask: np.ndarray, merged: Merged, trivial: dict[str,
     honest = merged[HONEST]
     rec, ms = ev.recording[mask], ev.ms_per_step[mask]
     lines = ["  honest VAE minus baseline, paired over seeds and recordings (below 0 = VAE better):"]
-    others = {RIDGE: merged.get(RIDGE), "mean velocity by position and register":
+    others: dict[str, Pairs | None] = {RIDGE: list(merged.get(RIDGE, [])), "mean velocity by position and register":
               [(trivial["mean velocity by position and register"][0], None)] if trivial else None,
               "mean offset by position": [(None, trivial["mean offset by position"][1])] if trivial else None}
     for name, preds in others.items():
         if not preds:
             continue
         parts = []
-        if preds[0][0] is not None:
-            d = paired_difference([v[mask] for v, _ in honest], [v[mask] for v, _ in preds], ev.velocity[mask],
-                                  rec, squared=True)
+        vs = [v[mask] for v, _ in preds if v is not None]
+        os_ = [o[mask] for _, o in preds if o is not None]
+        if vs:
+            d = paired_difference([v[mask] for v, _ in honest], vs, ev.velocity[mask], rec, squared=True)
             parts.append(f"velocity MSE {_interval(d, 5)}")
-        if preds[0][1] is not None:
-            d = paired_difference([o[mask] for _, o in honest], [o[mask] for _, o in preds], ev.offset[mask],
-                                  rec, squared=False, weight=ms)
+        if os_:
+            d = paired_difference([o[mask] for _, o in honest], os_, ev.offset[mask], rec, squared=False, weight=ms)
             parts.append(f"timing MAE {_interval(d, 2)} ms")
         lines.append(f"    vs {name}: " + "; ".join(parts))
     return lines

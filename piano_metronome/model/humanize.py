@@ -50,7 +50,7 @@ def score_table(perf: Performance, steps_per_beat: int, key_sig: int, steps: int
     for w in range(n_windows):
         sel = (grid >= w * steps) & (grid < (w + 1) * steps)
         start_beat = w * steps / steps_per_beat
-        segment = np.searchsorted(tm.change_ticks / tm.ticks_per_beat, start_beat, "right") - 1
+        segment = int(np.searchsorted(tm.change_ticks / tm.ticks_per_beat, start_beat, "right")) - 1
         qpm = float(tm.qpm[max(segment, 0)])  # the tempo in force where the window starts
         rows.append({
             "window_id": f"in/{w:03d}", "recording_id": "in", "subset": "in", "start_step": w * steps,

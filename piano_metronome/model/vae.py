@@ -105,8 +105,10 @@ class HumanizerVAE(nn.Module):
         self.norm = nn.LayerNorm(d)
         self.ar = nn.LSTM(d + 2, cfg.ar_hidden, batch_first=True) if cfg.ar_hidden else None
         self.head = _mlp(d + cfg.ar_hidden, cfg.head_hidden, 2, cfg.dropout)
+        last = self.head[-1]
+        assert isinstance(last, nn.Linear)
         with torch.no_grad():
-            self.head[-1].bias.copy_(torch.tensor([math.log(0.35 / 0.65), 0.0]))  # typical velocity, on grid
+            last.bias.copy_(torch.tensor([math.log(0.35 / 0.65), 0.0]))  # typical velocity, on grid
 
     def tokens(self, batch: Batch) -> torch.Tensor:
         """One d_model vector per note from the score alone (features, key, step, window context)."""
@@ -174,10 +176,11 @@ class HumanizerVAE(nn.Module):
             if z_mode == "sample" and self.training and self.cfg.prior_dropout > 0:
                 honest = torch.rand(batch.windows, 1) < self.cfg.prior_dropout
                 z = torch.where(honest, prior_mu, z)  # some windows decoded as the honest prediction
+        shown: torch.Tensor | None = None
         if self.training:
             shown = torch.rand(batch.windows) >= self.cfg.ar_hide
-        else:
-            shown = torch.ones(batch.windows, dtype=torch.bool) if teacher_forced else None
+        elif teacher_forced:
+            shown = torch.ones(batch.windows, dtype=torch.bool)
         velocity, offset = self.decode(batch, z, tokens, shown)
         return {"velocity": velocity, "offset": offset, "mu": mu, "logvar": logvar,
                 "prior_mu": prior_mu, "prior_logvar": prior_logvar}
