@@ -26,6 +26,7 @@ from piano_metronome.cli import app
 from piano_metronome.commands.build import ConsoleProgress, print_summary
 from piano_metronome.inputs.manifest import ManifestRow, parse_file_name, write_manifest
 from piano_metronome.inputs.midi import MAX_EVENTS, RecordingError, parse_midi_bytes
+from piano_metronome.kinds import RejectionKind, WarningKind
 from piano_metronome.outputs.build import run_build
 from piano_metronome.outputs.validate import validate_dataset
 from piano_metronome.paths import PROJECT_ROOT
@@ -95,25 +96,29 @@ class Case:
     make: Callable[[], bytes]
     outcome: str  # "rejected" or "warning"
     reason: str
+    kind: str = ""  # the RejectionKind or WarningKind stored beside the reason
 
 
 CASES = {
     "not MIDI": Case("notmidi_100_C.mid", lambda: b"this is a text file, not MIDI\n", "rejected",
-                     "not a MIDI file"),
+                     "not a MIDI file", RejectionKind.MIDI_UNUSABLE),
     "truncated": Case("trunc_100_C.mid", lambda: (DEMO / "da_100_C.mid").read_bytes()[:1000], "rejected",
-                      "truncated: track 1 declares"),
-    "empty": Case("empty_100_C.mid", lambda: b"", "rejected", "empty file"),
-    "no notes": Case("silent_100_C.mid", no_notes, "rejected", "no notes"),
+                      "truncated: track 1 declares", RejectionKind.MIDI_UNUSABLE),
+    "empty": Case("empty_100_C.mid", lambda: b"", "rejected", "empty file", RejectionKind.MIDI_UNUSABLE),
+    "no notes": Case("silent_100_C.mid", no_notes, "rejected", "no notes", RejectionKind.MIDI_UNUSABLE),
     "all outside the keys": Case("organ_100_C.mid", lambda: with_extra_notes([12, 14, 115, 120], keep=False),
-                                 "rejected", "no notes on the 88 piano keys (4 excluded)"),
-    "too many events": Case("huge_100_C.mid", huge, "rejected", "too many events (1,000,000 ≥ 1,000,000)"),
-    "no tempo": Case("notempo_120_C.mid", without_tempo, "warning", "no tempo event"),
-    "several tempi": Case("tempi_100_C.mid", with_tempo_change, "warning", "1 tempo change(s), 100.00–110.00 qpm"),
-    "several meters": Case("meters_100_C.mid", with_meter_change, "warning", "meter change(s): 1 ignored"),
+                                 "rejected", "no notes on the 88 piano keys (4 excluded)", RejectionKind.MIDI_UNUSABLE),
+    "too many events": Case("huge_100_C.mid", huge, "rejected", "too many events (1,000,000 ≥ 1,000,000)",
+                           RejectionKind.MIDI_UNUSABLE),
+    "no tempo": Case("notempo_120_C.mid", without_tempo, "warning", "no tempo event", WarningKind.NO_TEMPO_EVENT),
+    "several tempi": Case("tempi_100_C.mid", with_tempo_change, "warning", "1 tempo change(s), 100.00–110.00 qpm",
+                          WarningKind.TEMPO_CHANGES),
+    "several meters": Case("meters_100_C.mid", with_meter_change, "warning", "meter change(s): 1 ignored",
+                           WarningKind.METER_CHANGES_IGNORED),
     "outside the keys": Case("range_100_C.mid", lambda: with_extra_notes([15, 115]), "warning",
-                             "2 note(s) outside the 88 piano keys (MIDI 21–108) excluded"),
+                             "2 note(s) outside the 88 piano keys (MIDI 21–108) excluded", WarningKind.NOTES_EXCLUDED),
     "drum channel": Case("drums_100_C.mid", lambda: with_extra_notes([36, 38, 42], drum=True), "warning",
-                         "3 note(s) on a drum channel (MIDI channel 10) excluded"),
+                         "3 note(s) on a drum channel (MIDI channel 10) excluded", WarningKind.NOTES_EXCLUDED),
     "odd file name": Case("my take é_90_G.mid", lambda: (DEMO / "dd_90_G.mid").read_bytes(), "ok", ""),
 }
 
@@ -168,7 +173,6 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     lines = (folder / "manifest.csv").read_text(encoding="utf-8").splitlines()
     lines += demo_manifest + [text.format(zero="0" * 64) for text, _, _ in BROKEN_ROWS.values()]
     (folder / "manifest.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    pipeline.clear_cache()
     buffer = StringIO()
     out = root / "dataset"
     err = Console(file=buffer, width=400)
@@ -194,7 +198,7 @@ def test_each_bad_file_gets_its_reason(built: Built, name: str) -> None:
     if case.outcome == "rejected":
         assert row["status"] == "rejected"
         assert case.reason in built.report["rejected"][recording_id]
-        assert case.reason in row["reason"]
+        assert case.reason in row["reason"] and row["reason_kind"] == case.kind
         _console_line(built, "rejected", case.file_name, case.reason)
     else:
         assert row["status"] == "ok", row["reason"]
@@ -202,6 +206,7 @@ def test_each_bad_file_gets_its_reason(built: Built, name: str) -> None:
         assert recording_id in built.windows["recording_id"].to_pylist()
     if case.outcome == "warning":
         assert any(case.reason in w for w in built.report["input_warnings"][recording_id])
+        assert case.kind in row["warning_kinds"]
         _console_line(built, "warning", case.file_name, case.reason)
 
 
@@ -210,6 +215,7 @@ def test_each_bad_manifest_row_gets_its_reason(built: Built, name: str) -> None:
     _, outcome, reason = BROKEN_ROWS[name]
     if outcome == "rejected":
         assert reason in built.report["rejected"]["demo/ghost"]
+        assert built.recordings["demo/ghost"]["reason_kind"] == RejectionKind.FILE_MISSING
         _console_line(built, "rejected", "ghost_100_C.mid", reason)
     else:
         problems = [p for p in built.report["manifest_problems"] if reason in p]
@@ -266,7 +272,6 @@ def test_oversized_file_is_refused_before_reading(tmp_path: Path, monkeypatch: p
     folder.mkdir()
     shutil.copy(DEMO / "da_100_C.mid", folder)
     monkeypatch.setattr(pipeline, "MAX_FILE_BYTES", 1000)
-    pipeline.clear_cache()
     result = pipeline.process_row(row_for(folder / "da_100_C.mid"), [tmp_path], AlignOptions())
-    pipeline.clear_cache()
     assert not result.ok and result.report.reason.startswith("file too large (2,168 bytes > 1,000)")
+    assert result.report.reason_kind == RejectionKind.FILE_TOO_LARGE

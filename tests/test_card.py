@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from piano_metronome.kinds import WarningKind
 from piano_metronome.outputs.card import (
     CARD_TEMPLATE,
     FIELDS_MARKER,
@@ -240,6 +241,18 @@ def assert_card_statistics(folder: Path) -> None:
     listed = " ".join(r[-1] for r in table_after(text, "### Grid sources the notes contradict, and the grid used"))
     conflicted = sorted(r["recording_id"] for r in recordings_of(folder) if r["conflicts"])
     assert sorted(re.findall(r"[\w]+/[\w]+", listed)) == conflicted
+    assert {r[0]: r[1:] for r in table_after(text, "### Warnings by kind")} == expected_warnings(folder)
+
+
+def expected_warnings(folder: Path) -> dict[str, list[str]]:
+    """Card label → warnings of that kind per subset, counted here from the stored kinds (accepted recordings)."""
+    recordings = recordings_of(folder)
+    subsets = sorted({r["subset"] for r in recordings})
+    ok = [r for r in recordings if r["status"] == "ok"]
+    assert all(len(r["warning_kinds"]) == len(r["warnings"]) for r in recordings)
+    return {kind.label: [str(sum(r["warning_kinds"].count(kind.value) for r in ok if r["subset"] == s))
+                         for s in subsets]
+            for kind in WarningKind if any(kind.value in r["warning_kinds"] for r in ok)}
 
 
 def test_demo_card_statistics(demo_dataset: Path) -> None:

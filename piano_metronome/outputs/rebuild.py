@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from piano_metronome.outputs.build import BuildProgress
 import pyarrow.compute as pc
 
+from piano_metronome.kinds import RejectionKind
 from piano_metronome.outputs.validate import BUILD_REPORT
 
 IDENTICAL, DIFFERS, MISSING, EXTRA = "identical", "differs", "missing from rebuild", "only in rebuild"
@@ -86,13 +87,6 @@ def read_build_options(dataset: Path):
     return configs, options
 
 
-def clear_process_caches() -> None:
-    """Forget every recording aligned earlier in this process: the rebuild must read the files anew."""
-    from piano_metronome.processing.pipeline import clear_cache
-
-    clear_cache()
-
-
 def rebuild(dataset: Path, raw: Path | None, corpus: Path | None, progress: BuildProgress | None = None,
             keep: Path | None = None) -> RebuildReport:
     """Build the configs of ``dataset`` again from ``raw`` and compare every file."""
@@ -104,7 +98,6 @@ def rebuild(dataset: Path, raw: Path | None, corpus: Path | None, progress: Buil
     work = Path(tempfile.mkdtemp(prefix="piano-metronome-rebuild-"))
     try:
         out = keep if keep is not None else work / "dataset"
-        clear_process_caches()
         try:
             summary = run_build(raw, out, configs, corpus, options, progress=progress)
         except (BuildError, OverwriteError) as exc:
@@ -119,7 +112,7 @@ def rebuild(dataset: Path, raw: Path | None, corpus: Path | None, progress: Buil
 
 def missing_note(summary) -> list[str]:
     """A hint when recordings were not found: then the difference is the raw folder, not the dataset."""
-    missing = [r.row for r in summary.rejected if r.report.reason.startswith("file missing")]
+    missing = [r.row for r in summary.rejected if r.report.reason_kind == RejectionKind.FILE_MISSING.value]
     if not missing:
         return []
     return [f"{len(missing)} recording(s) were not found (e.g. {missing[0].subset}/{missing[0].file_name}): bring "

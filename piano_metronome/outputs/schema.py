@@ -9,13 +9,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from piano_metronome.kinds import ConflictKind, DropReason, Kind, RejectionKind, WarningKind
 from piano_metronome.processing.keys import KEY_NAMES
 
-SUBSETS = ("d1", "d2")
 CONFIGS = ("d1", "d2", "all", "demo")
 RECORDINGS_CONFIG = "recordings"
 RECORDINGS_SPLIT = "recordings"
 NUM_KEYS = 88
+
+
+def _values(kind: type[Kind]) -> str:
+    """The values of a kind enum as the card's field table shows them: `a`, `b`, …."""
+    return ", ".join(f"`{k.value}`" for k in kind)
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,7 @@ RECORDING_COLUMNS: tuple[Column, ...] = (
     Column("sha256", "string", "sha256 of the raw recording."),
     Column("status", "string", "`ok`, or `rejected` with `reason`."),
     Column("reason", "string", "Why the recording was rejected (empty when ok)."),
+    Column("reason_kind", "string", "Kind of `reason` (empty when ok): " + _values(RejectionKind) + "."),
     Column("grid_source", "string", "Grid used: `tempo_map`, `label_bpm`, `click_track`, `beat_sidecar` "
            "(`+fit` when the fitted period replaced it)."),
     Column("candidates_json", "string", "Every grid candidate with its BPM and score (JSON)."),
@@ -87,14 +93,18 @@ RECORDING_COLUMNS: tuple[Column, ...] = (
     Column("notes_input", "int32", "Notes in the file."),
     Column("notes_placed", "int32", "Notes placed in windows."),
     Column("notes_dropped", "int32", "Notes dropped (input = placed + dropped)."),
-    Column("dropped_json", "string", "Dropped notes by reason (JSON)."),
+    Column("dropped_json", "string", "Dropped notes by reason (JSON), keyed by " + _values(DropReason) + "."),
     Column("windows", "int32", "Windows written."),
     Column("windows_empty", "int32", "Windows skipped because they hold no note."),
     Column("key_label", "string", "Key from the file name."),
     Column("key_estimated", "string", "Key estimated from the notes."),
     Column("key_confidence", "float32", "Confidence of the estimate."),
     Column("conflicts", "list<string>", "Disagreements between grid sources, with numbers."),
+    Column("conflict_kinds", "list<string>", "Per conflict: the grid source the notes contradicted, "
+           + _values(ConflictKind) + "."),
+    Column("conflict_bpms", "list<float64>", "Per conflict: the BPM that source claimed (to 0.01)."),
     Column("warnings", "list<string>", "Everything else worth knowing about this recording."),
+    Column("warning_kinds", "list<string>", "Per warning: its kind, " + _values(WarningKind) + "."),
 )
 
 

@@ -10,7 +10,6 @@ loads the tables would count.
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -20,8 +19,8 @@ import numpy as np
 import pyarrow as pa
 
 from piano_metronome.inputs.manifest import SPLITS
-from piano_metronome.outputs.schema import CONFIGS, RECORDINGS_CONFIG
-from piano_metronome.processing.keys import key_signature, parse_key
+from piano_metronome.kinds import WarningKind
+from piano_metronome.outputs.schema import CONFIGS, RECORDING_COLUMNS, RECORDINGS_CONFIG
 from piano_metronome.processing.pipeline import RecordingResult
 
 
@@ -94,7 +93,12 @@ def read_recordings(folder: Path) -> pa.Table:
     shards = sorted((Path(folder) / "data" / RECORDINGS_CONFIG).glob("*.arrow"))
     if not shards:
         raise FileNotFoundError(f"{folder} has no data/{RECORDINGS_CONFIG}/*.arrow")
-    return pa.concat_tables([read_arrow(p) for p in shards])
+    table = pa.concat_tables([read_arrow(p) for p in shards])
+    missing = [c.name for c in RECORDING_COLUMNS if c.name not in table.column_names]
+    if missing:  # counts are read from these columns: without them nothing can be counted honestly
+        raise FileNotFoundError(f"{folder}: the recordings table has no column(s) {', '.join(missing)} (built by an "
+                                "older version?); build it again")
+    return table
 
 
 def read_windows(folder: Path, config: str, split: str | None = None, columns: list[str] | None = None) -> pa.Table:
@@ -180,14 +184,9 @@ def folder_split_stats(folder: Path) -> list[SplitStats]:
     return rows
 
 
-def signature_disagrees(label: str, estimated: str) -> bool:
-    """Whether a labelled key and the estimated key have different key signatures (C ≡ Am)."""
-    if not label or not estimated:
-        return False
-    try:
-        return key_signature(parse_key(label)) != key_signature(parse_key(estimated))
-    except ValueError:
-        return False
+def has_warning(kinds: list[str], kind: WarningKind) -> bool:
+    """Whether a recording's ``warning_kinds`` include ``kind``."""
+    return kind.value in kinds
 
 
 #: Below this robust timing SD (ms) a recording's onsets look quantized in the DAW: no human timing to learn.
@@ -229,8 +228,9 @@ def subset_alignment(recordings: pa.Table) -> list[SubsetAlignment]:
         ok = [i for i in rows if rec["status"][i] == "ok"]
         rejections = {rec["recording_id"][i]: rec["reason"][i] for i in rows if rec["status"][i] != "ok"}
         if not ok:
-            out.append(SubsetAlignment(subset, 0, len(rows), *([float("nan")] * 8), 0, 0.0, {}, 0, 0, 0, 0,
-                                       rejections, ()))
+            nan = float("nan")
+            out.append(SubsetAlignment(subset, 0, len(rows), nan, nan, nan, nan, nan, nan, nan, nan, 0, 0.0, {},
+                                       0, 0, 0, 0, rejections, ()))
             continue
         col = {name: np.array([rec[name][i] for i in ok], dtype=np.float64) for name in (
             "latency_ms", "timing_sd_ms", "fit_concentration", "share_beyond_035", "notes_placed",
@@ -251,8 +251,9 @@ def subset_alignment(recordings: pa.Table) -> list[SubsetAlignment]:
             grid_sources=dict(sorted(sources.items())),
             fitted_period=sum(n for s, n in sources.items() if s.endswith("+fit")),
             bar_line_moved=int((col["grid_shift_steps"] != 0).sum()),
-            grid_conflicts=sum(1 for i in ok if rec["conflicts"][i]),
-            key_disagreements=sum(1 for i in ok if signature_disagrees(rec["key_label"][i], rec["key_estimated"][i])),
+            grid_conflicts=sum(1 for i in ok if rec["conflict_kinds"][i]),
+            key_disagreements=sum(1 for i in ok
+                                  if has_warning(rec["warning_kinds"][i], WarningKind.KEY_LABEL_DISAGREES)),
             rejections=rejections,
             quantized=tuple(sorted(rec["recording_id"][i] for i in ok if rec["timing_sd_ms"][i] < QUANTIZED_SD_MS)),
         ))
@@ -270,51 +271,35 @@ class ConflictGroup:
     recording_ids: tuple[str, ...]
 
 
-_CONFLICT_RE = re.compile(r"^(?P<source>\S+) says (?P<bpm>[\d.]+) BPM")
-
-
-def _contradicted(conflicts: list[str]) -> str:
-    """``label_bpm 95`` from the alignment's conflict lines (the sources that lost, with their BPM)."""
-    parts = []
-    for line in conflicts:
-        match = _CONFLICT_RE.match(line)
-        parts.append(f"{match['source']} {float(match['bpm']):g}" if match else line)
-    return "; ".join(parts)
+def _contradicted(kinds: list[str], bpms: list[float]) -> str:
+    """``label_bpm 95``: the grid sources the notes contradicted (the conflicts' kinds), with their BPM."""
+    return "; ".join(f"{kind} {bpm:g}" for kind, bpm in zip(kinds, bpms, strict=True))
 
 
 def conflict_groups(recordings: pa.Table) -> list[ConflictGroup]:
     """Grid-source conflicts (e.g. a BPM label the notes contradict), grouped by what disagreed."""
     rec = recordings.to_pydict()
-    groups: dict[tuple, list[str]] = {}
-    for i, conflicts in enumerate(rec["conflicts"]):
-        if conflicts and rec["status"][i] == "ok":
-            key = (rec["subset"][i], _contradicted(conflicts), rec["grid_source"][i], round(rec["bpm_used"][i], 2))
+    groups: dict[tuple[str, str, str, float], list[str]] = {}
+    for i, kinds in enumerate(rec["conflict_kinds"]):
+        if kinds and rec["status"][i] == "ok":
+            contradicted = _contradicted(kinds, rec["conflict_bpms"][i])
+            key = (rec["subset"][i], contradicted, rec["grid_source"][i], round(rec["bpm_used"][i], 2))
             groups.setdefault(key, []).append(rec["recording_id"][i])
-    return [ConflictGroup(*key, tuple(sorted(ids))) for key, ids in sorted(groups.items())]
-
-
-#: Kinds of warnings, by how the alignment words them (first match wins; the rest are "other").
-WARNING_KINDS = (
-    ("key label disagrees with the notes", re.compile(r"^key label \S+ \(signature")),
-    ("BPM label disagrees with the notes", re.compile(r"^BPM label")),
-    ("bar line moved by sub-beats", re.compile(r"^grid shifted by")),
-    ("notes drift from the click (fitted period used)", re.compile(r"^notes drift")),
-    ("meter changes ignored", re.compile(r"meter change")),
-    ("no tempo event (120 qpm assumed)", re.compile(r"^no tempo event")),
-    ("key label unreadable", re.compile(r"^key label:")),
-)
+    return [ConflictGroup(subset, contradicted, source, bpm, tuple(sorted(ids)))
+            for (subset, contradicted, source, bpm), ids in sorted(groups.items())]
 
 
 def warning_kinds(recordings: pa.Table) -> dict[str, dict[str, int]]:
-    """kind → subset → number of warnings of that kind (accepted recordings only)."""
+    """Card label of each warning kind → subset → warnings of that kind (accepted recordings only).
+
+    Counted from the stored ``warning_kinds``, never from the wording; kinds in declaration order.
+    """
     rec = recordings.to_pydict()
-    counts: dict[str, Counter] = {}
-    for subset, status, warnings in zip(rec["subset"], rec["status"], rec["warnings"], strict=True):
-        for warning in warnings if status == "ok" else ():
-            kind = next((name for name, pattern in WARNING_KINDS if pattern.search(warning)), "other")
-            counts.setdefault(kind, Counter())[subset] += 1
-    order = [name for name, _ in WARNING_KINDS] + ["other"]
-    return {k: dict(sorted(counts[k].items())) for k in order if k in counts}
+    counts: dict[WarningKind, Counter] = {}
+    for subset, status, kinds in zip(rec["subset"], rec["status"], rec["warning_kinds"], strict=True):
+        for kind in kinds if status == "ok" else ():
+            counts.setdefault(WarningKind(kind), Counter())[subset] += 1
+    return {kind.label: dict(sorted(counts[kind].items())) for kind in WarningKind if kind in counts}
 
 
 @dataclass(frozen=True)

@@ -92,10 +92,12 @@ def _nan_if_none(value: float | None) -> float:
 
 
 def recording_row(report: AlignmentReport, file_name: str, sha256: str) -> dict:
-    """One row of the recordings table from an alignment report."""
+    """One row of the recordings table from an alignment report (findings checked to carry their kinds)."""
+    report.check_findings()
     return {
         "recording_id": report.recording_id, "subset": report.subset, "split": report.split,
         "file_name": file_name, "sha256": sha256, "status": report.status, "reason": report.reason,
+        "reason_kind": report.reason_kind,
         "grid_source": report.grid_source, "candidates_json": json.dumps(report.candidates, sort_keys=True),
         "bpm_labelled": _nan_if_none(report.bpm_labelled), "bpm_tempo_map": _nan_if_none(report.bpm_tempo_map),
         "bpm_fitted": _nan_if_none(report.bpm_fitted), "bpm_used": _nan_if_none(report.bpm_used),
@@ -107,7 +109,9 @@ def recording_row(report: AlignmentReport, file_name: str, sha256: str) -> dict:
         "notes_dropped": report.notes_dropped, "dropped_json": json.dumps(report.dropped, sort_keys=True),
         "windows": report.windows, "windows_empty": report.windows_empty, "key_label": report.key_label,
         "key_estimated": report.key_estimated, "key_confidence": report.key_confidence,
-        "conflicts": list(report.conflicts), "warnings": list(report.warnings),
+        "conflicts": list(report.conflicts), "conflict_kinds": list(report.conflict_kinds),
+        "conflict_bpms": list(report.conflict_bpms),
+        "warnings": list(report.warnings), "warning_kinds": list(report.warning_kinds),
     }
 
 

@@ -61,13 +61,13 @@ def partition(rows: list[ManifestRow], jobs: int) -> list[list[ManifestRow]]:
 def result_to_json(result: RecordingResult) -> dict:
     """A result as plain JSON values (the aligned performance is not sent: it lives in the spools)."""
     return {"row": asdict(result.row), "report": asdict(result.report),
-            "input_warnings": list(result.input_warnings)}
+            "input_warnings": list(result.input_warnings), "input_warning_kinds": list(result.input_warning_kinds)}
 
 
 def result_from_json(data: dict) -> RecordingResult:
     """Inverse of :func:`result_to_json`."""
     return RecordingResult(ManifestRow(**data["row"]), None, AlignmentReport(**data["report"]),
-                           tuple(data["input_warnings"]))
+                           tuple(data["input_warnings"]), tuple(data["input_warning_kinds"]))
 
 
 def start(rows: list[ManifestRow], run: Callable[..., list[RecordingResult]], report_path: Path) -> Worker:

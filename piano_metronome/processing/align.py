@@ -22,10 +22,12 @@ from pathlib import Path
 import numpy as np
 
 from piano_metronome.constants import LOWEST_MIDI_PITCH
-from piano_metronome.inputs.midi import Performance, RecordingError
+from piano_metronome.inputs.midi import Performance
+from piano_metronome.kinds import ConflictKind, DropReason, RejectionKind, WarningKind
 from piano_metronome.processing.grid import (
     Candidate,
     Grid,
+    GridError,
     candidate_grids,
     concentration,
     refine_label,
@@ -80,7 +82,13 @@ class RecordingInfo:
 
 @dataclass
 class AlignmentReport:
-    """Everything measured about one recording, kept in the dataset's ``recordings`` table."""
+    """Everything measured about one recording, kept in the dataset's ``recordings`` table.
+
+    Findings are parallel lists, as the table stores them: ``warnings[i]`` is the text of a
+    warning of kind ``warning_kinds[i]`` (and the same for conflicts). Kinds are stored as their
+    plain string values (see :mod:`piano_metronome.kinds`), so the report survives JSON unchanged.
+    Add findings only through :meth:`warn`, :meth:`conflict` and :meth:`reject`.
+    """
 
     recording_id: str
     subset: str
@@ -88,6 +96,7 @@ class AlignmentReport:
     path: str
     status: str = "ok"
     reason: str = ""
+    reason_kind: str = ""
     grid_source: str = ""
     candidates: list[dict] = field(default_factory=list)
     bpm_labelled: float | None = None
@@ -115,12 +124,39 @@ class AlignmentReport:
     key_confidence: float = 0.0
     key_signature_agrees: bool | None = None
     conflicts: list[str] = field(default_factory=list)
+    conflict_kinds: list[str] = field(default_factory=list)
+    conflict_bpms: list[float] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    warning_kinds: list[str] = field(default_factory=list)
 
     @property
     def notes_dropped(self) -> int:
         """All dropped notes, whatever the reason."""
         return sum(self.dropped.values())
+
+    def warn(self, kind: WarningKind, text: str) -> None:
+        """Record a warning: its kind (what counts use) and its text (what people read)."""
+        self.warning_kinds.append(WarningKind(kind).value)
+        self.warnings.append(text)
+
+    def conflict(self, kind: ConflictKind, bpm: float, text: str) -> None:
+        """Record a grid source the notes contradict, with the BPM it claimed (to 0.01) and the text."""
+        self.conflict_kinds.append(ConflictKind(kind).value)
+        self.conflict_bpms.append(round(float(bpm), 2))
+        self.conflicts.append(text)
+
+    def reject(self, kind: RejectionKind, reason: str) -> None:
+        """Mark the recording rejected, with the kind of reason and the reason in words."""
+        self.status, self.reason_kind, self.reason = "rejected", RejectionKind(kind).value, reason
+
+    def check_findings(self) -> None:
+        """Every finding has one kind: parallel lists of equal length (anything else is a bug)."""
+        lengths = {"warnings": (len(self.warnings), len(self.warning_kinds)),
+                   "conflicts": (len(self.conflicts), len(self.conflict_kinds), len(self.conflict_bpms))}
+        broken = {name: n for name, n in lengths.items() if len(set(n)) != 1}
+        if broken or (self.status == "rejected") != bool(self.reason_kind):
+            raise AssertionError(f"{self.path}: findings and kinds out of step: {broken}, status {self.status!r}, "
+                                 f"reason_kind {self.reason_kind!r}")
 
 
 @dataclass(frozen=True)
@@ -155,7 +191,10 @@ class AlignedPerformance:
 
 
 def align(performance: Performance, info: RecordingInfo, options: AlignOptions | None = None) -> AlignedPerformance:
-    """Align one parsed recording; raises :class:`RecordingError` when it must be rejected."""
+    """Align one parsed recording; raises :class:`GridError` (with its kind) when it must be rejected.
+
+    Any other exception is a bug (the accounting check raises ``AssertionError``), never bad input.
+    """
     options = options or AlignOptions()
     report = _new_report(performance, info)
     onsets = performance.onsets
@@ -177,13 +216,13 @@ def _new_report(performance: Performance, info: RecordingInfo) -> AlignmentRepor
         recording_id=info.recording_id, subset=info.subset, split=info.split, path=performance.path,
         steps_per_beat=info.steps_per_beat, beats_per_bar=performance.beats_per_bar,
         notes_input=performance.input_notes, duration_s=round(performance.end_seconds, 3),
-        dropped=dict(performance.excluded),
+        dropped={DropReason(reason).value: count for reason, count in performance.excluded.items()},
     )
     if performance.meter_changes:
-        report.warnings.append(f"{performance.meter_changes} meter change(s) ignored; bars of "
-                               f"{performance.beats_per_bar} beats assumed throughout")
+        report.warn(WarningKind.METER_CHANGES_IGNORED, f"{performance.meter_changes} meter change(s) ignored; "
+                    f"bars of {performance.beats_per_bar} beats assumed throughout")
     if not performance.tempo_map.explicit:
-        report.warnings.append("no tempo event: the tempo-map grid is the MIDI default of 120 qpm")
+        report.warn(WarningKind.NO_TEMPO_EVENT, "no tempo event: the tempo-map grid is the MIDI default of 120 qpm")
     return report
 
 
@@ -194,7 +233,8 @@ def _labelled_bpm(info: RecordingInfo, path: str) -> float | None:
     try:
         return float(info.labelled_bpm)
     except ValueError:
-        raise RecordingError(path, f"labelled BPM {info.labelled_bpm!r} is not a number") from None
+        raise GridError(path, f"labelled BPM {info.labelled_bpm!r} is not a number",
+                            RejectionKind.BPM_LABEL_INVALID) from None
 
 
 def _choose_grid(performance: Performance, info: RecordingInfo, options: AlignOptions,
@@ -220,8 +260,8 @@ def _choose_grid(performance: Performance, info: RecordingInfo, options: AlignOp
     tempo_map = next((c for c in ranked if c.grid.source == "tempo_map"), None)
     report.bpm_tempo_map = round(tempo_map.bpm, 4) if tempo_map else None
     if best.score < floor:
-        raise RecordingError(performance.path, f"no grid fits the notes: best {best.grid.source} at "
-                             f"{best.bpm:.2f} BPM scores {best.score:.3f} < {floor:.3f}")
+        raise GridError(performance.path, f"no grid fits the notes: best {best.grid.source} at "
+                            f"{best.bpm:.2f} BPM scores {best.score:.3f} < {floor:.3f}", RejectionKind.NO_GRID_FITS)
     _note_conflicts(ranked, options, report)
     return best
 
@@ -245,7 +285,8 @@ def _note_conflicts(ranked: list[Candidate], options: AlignOptions, report: Alig
     best = ranked[0]
     for other in ranked[1:]:
         if abs(other.bpm - best.bpm) > options.bpm_conflict:
-            report.conflicts.append(
+            report.conflict(
+                ConflictKind(other.grid.source), other.bpm,
                 f"{other.grid.source} says {other.bpm:.2f} BPM (score {other.score:.3f}) but "
                 f"{best.grid.source} says {best.bpm:.2f} BPM (score {best.score:.3f}); using {best.grid.source}"
             )
@@ -268,8 +309,8 @@ def _check_bpm_label(report: AlignmentReport, options: AlignOptions) -> None:
     """Flag a BPM label that the notes contradict, with the BPM fitted from the notes."""
     labelled, fitted = report.bpm_labelled, report.bpm_fitted
     if labelled is not None and fitted is not None and abs(labelled - fitted) > options.bpm_conflict:
-        report.warnings.append(f"BPM label {labelled:g} disagrees with the notes: fitted {fitted:.2f} BPM "
-                               f"on the {report.grid_source} grid; the label is overridden")
+        report.warn(WarningKind.BPM_LABEL_DISAGREES, f"BPM label {labelled:g} disagrees with the notes: fitted "
+                    f"{fitted:.2f} BPM on the {report.grid_source} grid; the label is overridden")
 
 
 def _robust_line(x: np.ndarray, y: np.ndarray, iterations: int = 3) -> tuple[float, float, float]:
@@ -353,8 +394,8 @@ def _fit_grid(chosen: Candidate, onsets: np.ndarray, steps_per_beat: int, option
     report.used_fitted_period = bool(use_fit)
     if use_fit:
         if grid.source != "label_bpm":
-            report.warnings.append(f"notes drift {report.drift_ms:.1f} ms from the {grid.source} over the take; "
-                                   f"using the fitted period ({report.bpm_fitted:.3f} BPM)")
+            report.warn(WarningKind.NOTES_DRIFT_FROM_GRID, f"notes drift {report.drift_ms:.1f} ms from the "
+                        f"{grid.source} over the take; using the fitted period ({report.bpm_fitted:.3f} BPM)")
         fitted = grid.rescaled(scale)  # the phase stays the click's (t = 0); the intercept is latency
         grid = Grid(grid.source + "+fit", fitted.knot_beats, fitted.knot_seconds, grid.beats_per_bar)
     report.bpm_used = round(grid.median_bpm(), 4)
@@ -399,8 +440,8 @@ def _find_bar_line(grid: Grid, onsets: np.ndarray, durations: np.ndarray, steps_
     if best == 0 or counts[best] < options.shift_margin * counts[0]:
         return grid
     report.grid_shift_steps = best
-    report.warnings.append(f"grid shifted by {best} sub-beat(s): sub-beat {best} carries "
-                           f"{counts[best] / counts[0]:.2f}× the note-seconds of the beats; moved the bar line")
+    report.warn(WarningKind.BAR_LINE_MOVED, f"grid shifted by {best} sub-beat(s): sub-beat {best} carries "
+                f"{counts[best] / counts[0]:.2f}× the note-seconds of the beats; moved the bar line")
     return grid.shifted_beats(best / steps_per_beat)
 
 
@@ -429,11 +470,11 @@ def _chord_steps(onsets: np.ndarray, steps_f: np.ndarray, grid: Grid, steps_per_
     return step.astype(np.int64)
 
 
-def _drop(mask: np.ndarray, reason: str, report: AlignmentReport) -> None:
+def _drop(mask: np.ndarray, reason: DropReason, report: AlignmentReport) -> None:
     """Count dropped notes under a reason (nothing is lost without a count)."""
     n = int(mask.sum())
     if n:
-        report.dropped[reason] = report.dropped.get(reason, 0) + n
+        report.dropped[reason.value] = report.dropped.get(reason.value, 0) + n
 
 
 def _stored_offsets(offset: np.ndarray) -> np.ndarray:
@@ -451,15 +492,15 @@ def _place(performance: Performance, info: RecordingInfo, options: AlignOptions,
     duration = end_f - steps_f
     key = performance.pitches.astype(np.int64) - LOWEST_MIDI_PITCH
     valid = step >= 0
-    _drop(~valid, "before_first_bar", report)
-    _drop(valid & ~(duration > 0), "zero_duration", report)
+    _drop(~valid, DropReason.BEFORE_FIRST_BAR, report)
+    _drop(valid & ~(duration > 0), DropReason.ZERO_DURATION, report)
     valid &= duration > 0
     idx = np.flatnonzero(valid)
     # same key on the same step: keep the loudest (then the earliest), count the others
     order = idx[np.lexsort((performance.onsets[idx], -performance.velocities[idx], key[idx], step[idx]))]
     cell = step[order] * 128 + key[order]
     first = np.concatenate([[True], cell[1:] != cell[:-1]]) if len(order) else np.zeros(0, bool)
-    _drop(~first, "same_cell_collision", report)
+    _drop(~first, DropReason.SAME_CELL_COLLISION, report)
     keep = order[first]  # sorted by (step, key) already
     notes = AlignedNotes(
         step=step[keep], key=key[keep].astype(np.int8), offset=_stored_offsets(offset[keep]),
@@ -473,6 +514,7 @@ def _place(performance: Performance, info: RecordingInfo, options: AlignOptions,
     _keys(report, performance, info)
     report.notes_placed = len(keep)
     _check_accounting(report, performance.path)
+    report.check_findings()
     bounds = grid.beats_to_seconds(np.stack([starts, starts + options.window_steps]) / info.steps_per_beat)
     window_bpm = 60.0 * options.window_steps / info.steps_per_beat / np.diff(bounds, axis=0)[0]
     return AlignedPerformance(info, report, notes, pedal, starts, window_bpm.astype(np.float32),
@@ -527,13 +569,14 @@ def _keys(report: AlignmentReport, performance: Performance, info: RecordingInfo
     try:
         label = parse_key(info.labelled_key)
     except ValueError as exc:
-        report.warnings.append(f"key label: {exc}")
+        report.warn(WarningKind.KEY_LABEL_UNREADABLE, f"key label: {exc}")
         return
     report.key_label = KEY_NAMES[label]
     report.key_signature_agrees = key_signature(label) == key_signature(estimate.key)
     if not report.key_signature_agrees:
-        report.warnings.append(f"key label {report.key_label} (signature {key_signature(label)}) disagrees with "
-                               f"the notes: {report.key_estimated} (confidence {estimate.confidence:.2f})")
+        report.warn(WarningKind.KEY_LABEL_DISAGREES, f"key label {report.key_label} (signature "
+                    f"{key_signature(label)}) disagrees with the notes: {report.key_estimated} "
+                    f"(confidence {estimate.confidence:.2f})")
 
 
 def _check_accounting(report: AlignmentReport, path: str) -> None:

@@ -15,6 +15,15 @@ from pathlib import Path
 import numpy as np
 
 from piano_metronome.inputs.midi import Performance, RecordingError
+from piano_metronome.kinds import RejectionKind
+
+
+class GridError(RecordingError):
+    """A recording rejected because no trustworthy grid can be had from it, with the kind of reason."""
+
+    def __init__(self, path: str | Path, reason: str, kind: RejectionKind) -> None:
+        super().__init__(path, reason)
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -140,7 +149,7 @@ def candidate_grids(
         try:
             grids.append(constant_grid(labelled_bpm, "label_bpm", performance.beats_per_bar))
         except ValueError as exc:
-            raise RecordingError(performance.path, f"labelled BPM: {exc}") from None
+            raise GridError(performance.path, f"labelled BPM: {exc}", RejectionKind.BPM_LABEL_INVALID) from None
     if performance.click_times is not None:
         grids.append(beat_times_grid(performance.click_times, "click_track", performance.beats_per_bar))
     if beat_sidecar is not None:

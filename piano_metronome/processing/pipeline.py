@@ -1,7 +1,11 @@
-"""One manifest row → one aligned recording (or a rejection with its reason), cached per process.
+"""One manifest row → one aligned recording, or a rejection with its reason and its kind.
 
-This is where a bad recording is contained: every failure becomes a ``rejected`` report that
-names the file and the reason, and the build goes on with the others.
+This is where bad input is contained: a missing, changed, unreadable or unusable recording
+becomes a ``rejected`` report that names the file, the reason and its
+:class:`~piano_metronome.kinds.RejectionKind`, and the build goes on with the others. A bug is
+not bad input: any other exception while processing a file (a broken invariant such as the
+accounting check, an unexpected error) is raised as :class:`AlignmentBugError` naming the file, and
+fails the build unless the caller chooses to skip such files (:func:`broken`).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from pathlib import Path
 
 from piano_metronome.inputs.manifest import ManifestRow
 from piano_metronome.inputs.midi import MAX_FILE_BYTES, Performance, RecordingError, parse_midi_bytes
+from piano_metronome.kinds import DropReason, RejectionKind, WarningKind
 from piano_metronome.processing.align import (
     AlignedPerformance,
     AlignmentReport,
@@ -19,6 +24,25 @@ from piano_metronome.processing.align import (
     RecordingInfo,
     align,
 )
+from piano_metronome.processing.grid import GridError
+
+
+class AlignmentBugError(Exception):
+    """A bug met while processing one recording (broken invariant, unexpected exception): not bad input.
+
+    Carries the manifest row and the file, so the build can fail naming it (or, when asked to
+    skip such files, record it with :func:`broken`); the original exception is ``__cause__``.
+    """
+
+    def __init__(self, row: ManifestRow, path: str, error: BaseException) -> None:
+        self.row, self.path, self.error = row, path, error
+        super().__init__(f"{path}: {self.summary}; please report it with this file")
+
+    @property
+    def summary(self) -> str:
+        """``internal error while aligning (Type: first line of the message)``."""
+        first = (str(self.error).splitlines() or [""])[0][:160]
+        return f"internal error while aligning ({type(self.error).__name__}: {first})"
 
 
 @dataclass(frozen=True)
@@ -29,16 +53,21 @@ class RecordingResult:
     aligned: AlignedPerformance | None
     report: AlignmentReport
     #: What is unusual about the file itself (no tempo, tempo or meter changes, excluded notes):
-    #: one line each, printed by the build beside the file name; also in ``report.warnings``.
+    #: one line each, printed by the build beside the file name; also in ``report.warnings``
+    #: unless the alignment already words the same kind there.
     input_warnings: tuple[str, ...] = ()
+    #: The :class:`~piano_metronome.kinds.WarningKind` value of each ``input_warnings`` line.
+    input_warning_kinds: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if len(self.input_warnings) != len(self.input_warning_kinds):
+            raise AssertionError(f"{self.report.path}: {len(self.input_warnings)} input warnings but "
+                                 f"{len(self.input_warning_kinds)} kinds")
 
     @property
     def ok(self) -> bool:
         """Whether the recording made it into the dataset (``aligned`` may be dropped to save memory)."""
         return self.report.status == "ok"
-
-
-_CACHE: dict[tuple, RecordingResult] = {}
 
 
 def info_of(row: ManifestRow) -> RecordingInfo:
@@ -62,92 +91,114 @@ def find_file(row: ManifestRow, sources: list[Path]) -> Path | None:
     return None
 
 
-def rejected(row: ManifestRow, path: str, reason: str) -> RecordingResult:
-    """A rejection report: nothing from this recording is placed, and the reason says why."""
+def rejected(row: ManifestRow, path: str, reason: str, kind: RejectionKind) -> RecordingResult:
+    """A rejection report: nothing from this recording is placed; the reason says why, the kind what."""
     report = AlignmentReport(recording_id=row.recording_id, subset=row.subset, split=row.split, path=path,
-                             status="rejected", reason=reason, steps_per_beat=row.steps_per_beat)
+                             steps_per_beat=row.steps_per_beat)
+    report.reject(kind, reason)
     return RecordingResult(row, None, report)
 
 
+def broken(bug: AlignmentBugError) -> RecordingResult:
+    """A file that hit a bug, recorded as a rejection (``internal_error``) for a build told to skip such files."""
+    return rejected(bug.row, bug.path, f"{bug.summary}; please report it with this file", RejectionKind.INTERNAL_ERROR)
+
+
 def process_row(row: ManifestRow, sources: list[Path], options: AlignOptions) -> RecordingResult:
-    """Read, verify, parse and align one recording; never raises for bad input."""
+    """Read, verify, parse and align one recording.
+
+    Never raises for bad input (that is a rejection with its kind); raises :class:`AlignmentBugError`
+    for a bug, so a broken invariant can never pass for an ordinary rejected row.
+    """
     try:
         path = find_file(row, sources)
     except RecordingError as exc:
-        return rejected(row, exc.path, exc.reason)
+        return rejected(row, exc.path, exc.reason, RejectionKind.PATH_OUTSIDE_RAW)
     if path is None:  # the reason names no absolute path: it is stored, and must not depend on the machine
         where = "the raw folder" + (f" or {len(sources) - 1} other source folder(s)" if len(sources) > 1 else "")
         return rejected(row, f"{row.subset}/{row.file_name}", f"file missing: {row.subset}/{row.file_name} is "
-                        f"not in {where}; run `piano-metronome fetch`")
-    key = (str(path), row, options)
-    if key in _CACHE:
-        return _CACHE[key]
-    result = _process_file(row, path, options)
-    _CACHE[key] = result
-    return result
+                        f"not in {where}; run `piano-metronome fetch`", RejectionKind.FILE_MISSING)
+    data = _verified_bytes(row, path)
+    if isinstance(data, RecordingResult):
+        return data
+    try:
+        return _align_bytes(row, path, data, options)
+    except Exception as exc:  # not bad input (that was returned above): a bug, raised with the file named
+        raise AlignmentBugError(row, str(path), exc) from exc
 
 
-def _process_file(row: ManifestRow, path: Path, options: AlignOptions) -> RecordingResult:
-    """The uncached work of :func:`process_row` for a file that exists.
+def _verified_bytes(row: ManifestRow, path: Path) -> bytes | RecordingResult:
+    """The file's bytes if they are the manifest's, else the rejection saying how they differ.
 
-    The size is checked before reading, so a huge or wrong file costs no memory; anything
-    unexpected while aligning becomes a rejection too, so one file never stops a build.
+    The size is checked before reading, so a huge or wrong file costs no memory.
     """
     try:
         size = path.stat().st_size
         if size != row.size:
             return rejected(row, str(path), f"size {size:,} bytes differs from the manifest's {row.size:,} "
-                            "(file changed since the manifest was made)")
+                            "(file changed since the manifest was made)", RejectionKind.SIZE_DIFFERS)
         if size > MAX_FILE_BYTES:
-            return rejected(row, str(path), f"file too large ({size:,} bytes > {MAX_FILE_BYTES:,})")
+            return rejected(row, str(path), f"file too large ({size:,} bytes > {MAX_FILE_BYTES:,})",
+                            RejectionKind.FILE_TOO_LARGE)
         data = path.read_bytes()
     except OSError as exc:
-        return rejected(row, str(path), f"cannot read file ({exc.strerror or exc})")
+        return rejected(row, str(path), f"cannot read file ({exc.strerror or exc})", RejectionKind.FILE_UNREADABLE)
     digest = hashlib.sha256(data).hexdigest()
     if digest != row.sha256:
         return rejected(row, str(path), f"sha256 {digest[:12]}… differs from the manifest's {row.sha256[:12]}… "
-                        "(file changed since the manifest was made)")
+                        "(file changed since the manifest was made)", RejectionKind.SHA256_DIFFERS)
+    return data
+
+
+def _align_bytes(row: ManifestRow, path: Path, data: bytes, options: AlignOptions) -> RecordingResult:
+    """Parse and align verified bytes; a file that cannot be used is a rejection of its kind."""
     try:
         performance = parse_midi_bytes(data, str(path))
-        aligned = align(performance, info_of(row), options)
     except RecordingError as exc:
-        return rejected(row, str(path), exc.reason)
-    except Exception as exc:  # a bug, but one recording must not stop the build: reject it, loudly
-        first = (str(exc).splitlines() or [""])[0][:160]
-        return rejected(row, str(path), f"internal error while aligning ({type(exc).__name__}: {first}); "
-                        "please report it with this file")
-    notes = input_warnings(performance, aligned.report)
-    aligned.report.warnings.extend(w for w in notes if not w.startswith(ALIGN_REPORTS))
-    return RecordingResult(row, aligned, aligned.report, notes)
+        return rejected(row, str(path), exc.reason, RejectionKind.MIDI_UNUSABLE)
+    try:
+        aligned = align(performance, info_of(row), options)
+    except GridError as exc:
+        return rejected(row, str(path), exc.reason, exc.kind)
+    found = input_findings(performance, aligned.report)
+    for kind, text in found:
+        if kind.value not in aligned.report.warning_kinds:  # the alignment words this fact its own way
+            aligned.report.warn(kind, text)
+    return RecordingResult(row, aligned, aligned.report, tuple(text for _, text in found),
+                           tuple(kind.value for kind, _ in found))
 
 
-#: Oddities the alignment already writes into ``report.warnings`` in its own words (not repeated there).
-ALIGN_REPORTS = ("no tempo event", "meter change")
-EXCLUDED_WORDS = {"drum_channel": "on a drum channel (MIDI channel 10)",
-                  "outside_piano_range": "outside the 88 piano keys (MIDI 21–108)"}
+EXCLUDED_WORDS = {DropReason.DRUM_CHANNEL: "on a drum channel (MIDI channel 10)",
+                  DropReason.OUTSIDE_PIANO_RANGE: "outside the 88 piano keys (MIDI 21–108)"}
 
 
-def input_warnings(performance: Performance, report: AlignmentReport) -> tuple[str, ...]:
-    """One line per oddity of the file itself: what it was, and how the build handled it.
+def input_findings(performance: Performance, report: AlignmentReport) -> list[tuple[WarningKind, str]]:
+    """One (kind, line) per oddity of the file itself: what it was, and how the build handled it.
 
     These are worth a line on the console (unlike label disagreements, which are about the
     playing and live in the recordings table): they change what the dataset holds.
     """
-    notes = []
+    found = []
     tempo = performance.tempo_map
     if not tempo.explicit:
-        notes.append(f"no tempo event: the MIDI default of 120 qpm is not trusted; grid from {report.grid_source}")
+        found.append((WarningKind.NO_TEMPO_EVENT, "no tempo event: the MIDI default of 120 qpm is not trusted; "
+                      f"grid from {report.grid_source}"))
     elif len(tempo.qpm) > 1:
-        notes.append(f"{len(tempo.qpm) - 1} tempo change(s), {tempo.qpm.min():.2f}–{tempo.qpm.max():.2f} qpm; "
-                     f"grid from {report.grid_source}")
+        found.append((WarningKind.TEMPO_CHANGES, f"{len(tempo.qpm) - 1} tempo change(s), {tempo.qpm.min():.2f}–"
+                      f"{tempo.qpm.max():.2f} qpm; grid from {report.grid_source}"))
     if performance.meter_changes:
-        notes.append(f"meter change(s): {performance.meter_changes} ignored, bars of {performance.beats_per_bar} "
-                     "beats assumed throughout")
+        found.append((WarningKind.METER_CHANGES_IGNORED, f"meter change(s): {performance.meter_changes} ignored, "
+                      f"bars of {performance.beats_per_bar} beats assumed throughout"))
     for reason, count in sorted(performance.excluded.items()):
-        notes.append(f"{count} note(s) {EXCLUDED_WORDS.get(reason, reason)} excluded (counted as dropped)")
-    return tuple(notes)
+        found.append((WarningKind.NOTES_EXCLUDED,
+                      f"{count} note(s) {EXCLUDED_WORDS[DropReason(reason)]} excluded (counted as dropped)"))
+    return found
+
+
+def input_warnings(performance: Performance, report: AlignmentReport) -> tuple[str, ...]:
+    """The texts of :func:`input_findings`; kept only until ``outputs/validate_raw.py`` reads the kinds too."""
+    return tuple(text for _, text in input_findings(performance, report))
 
 
 def clear_cache() -> None:
-    """Forget cached results (tests that edit files in place need this)."""
-    _CACHE.clear()
+    """Nothing is cached any more; kept only until ``outputs/build.py`` stops calling it. Remove then."""
