@@ -11,6 +11,7 @@ import pytest
 
 from piano_metronome.inputs.manifest import read_manifest
 from piano_metronome.inputs.midi import Performance, RecordingError, TempoMap, read_midi
+from piano_metronome.kinds import ConflictKind, WarningKind
 from piano_metronome.processing.align import AlignOptions, RecordingInfo, align
 from piano_metronome.processing.pipeline import info_of
 
@@ -103,8 +104,12 @@ def test_wrong_bpm_label_detected_and_overridden():
     assert float(row.labelled_bpm) != truth["true_bpm"]
     report = align(perf, info_of(row)).report
     assert report.grid_source == "tempo_map"
-    assert any("label_bpm" in c for c in report.conflicts)
-    assert any(f"{report.bpm_fitted:.2f}" in w and "label" in w for w in report.warnings)
+    assert ConflictKind.LABEL_BPM in report.conflict_kinds
+    label_bpm = report.conflict_bpms[report.conflict_kinds.index(ConflictKind.LABEL_BPM)]
+    assert label_bpm == round(float(row.labelled_bpm), 2)
+    (flagged,) = [w for k, w in zip(report.warning_kinds, report.warnings, strict=True)
+                  if k == WarningKind.BPM_LABEL_DISAGREES]
+    assert f"{report.bpm_fitted:.2f}" in flagged
 
 
 def test_grid_shifted_by_one_sub_beat_detected():
@@ -239,7 +244,8 @@ def test_corpus_all_align_with_conflicts_flagged(corpus):
         report = result.report
         assert report.notes_input == report.notes_placed + report.notes_dropped
         disagrees = abs(float(row.labelled_bpm) - report.bpm_fitted) > 0.5
-        flagged = [w for w in report.warnings if w.startswith("BPM label")]
+        flagged = [w for k, w in zip(report.warning_kinds, report.warnings, strict=True)
+                   if k == WarningKind.BPM_LABEL_DISAGREES]
         assert bool(flagged) == disagrees, row.recording_id
         if disagrees:
             label_conflicts += 1
@@ -259,7 +265,7 @@ def test_click_track_grid_wins_over_a_wrong_label():
     report = align(clicked, info).report
     assert report.grid_source == "click_track"
     assert abs(report.latency_ms - truth["latency_ms"]) < 1.0
-    assert any("label" in w for w in report.warnings)
+    assert WarningKind.BPM_LABEL_DISAGREES in report.warning_kinds
 
 
 def test_click_track_read_from_a_midi_file(tmp_path):

@@ -15,10 +15,12 @@ import symusic
 
 from piano_metronome.inputs.manifest import read_manifest
 from piano_metronome.inputs.midi import RecordingError, parse_midi_bytes
+from piano_metronome.kinds import DropReason
 from piano_metronome.outputs.tables import windows_table
 from piano_metronome.outputs.validate import window_invariants
 from piano_metronome.paths import PROJECT_ROOT
 from piano_metronome.processing.align import AlignOptions, align
+from piano_metronome.processing.grid import GridError
 from piano_metronome.processing.pipeline import info_of
 
 DEMO = PROJECT_ROOT / "raw_midi" / "demo"
@@ -53,12 +55,17 @@ def test_mutated_takes_never_crash() -> None:
     for case in range(CASES):
         row = rng.choice(ROWS)
         data = mutate(rng, TAKES[row.file_name])
+        stage = "parse"
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", RuntimeWarning)  # a numpy warning here is a silent NaN path
-                aligned = align(parse_midi_bytes(data, f"case {case}"), info_of(row), options)
+                performance = parse_midi_bytes(data, f"case {case}")
+                stage = "align"
+                aligned = align(performance, info_of(row), options)
         except RecordingError as exc:
             assert exc.reason and "\n" not in exc.reason, f"case {case}: {exc.reason!r}"
+            # the pipeline stores a parse failure as midi_unusable; the aligner's rejections carry their kind
+            assert stage == "parse" or isinstance(exc, GridError), f"case {case}: {exc!r} has no kind"
             outcomes["rejected"] += 1
             continue
         except Exception as exc:  # anything else is the bug this test hunts
@@ -66,6 +73,8 @@ def test_mutated_takes_never_crash() -> None:
         outcomes["aligned"] += 1
         report = aligned.report
         assert report.notes_input == report.notes_placed + report.notes_dropped, f"case {case}"
+        report.check_findings()
+        assert all(DropReason(reason) for reason in report.dropped), f"case {case}: {report.dropped}"
         if report.windows:
             broken = window_invariants(windows_table(aligned, options))
             assert not broken, f"case {case}: {list(broken)}"
