@@ -175,3 +175,24 @@ def test_bad_input_is_still_a_rejection_with_its_kind(demo_copy: Path) -> None:
 
 def test_kind_enum_base_is_shared() -> None:
     assert all(issubclass(enum, Kind) for enum in (WarningKind, ConflictKind, RejectionKind, DropReason))
+
+
+def test_build_fails_naming_the_file_on_a_bug(demo_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A broken invariant fails the whole build (non-zero exit, nothing written), the file named."""
+    from typer.testing import CliRunner
+
+    from piano_metronome.cli import app
+
+    broken_file = demo_rows()[2].file_name
+
+    def broken_accounting(report: AlignmentReport, path: str) -> None:
+        if path.endswith(broken_file):
+            raise AssertionError(f"{path}: accounting broken")
+
+    monkeypatch.setattr(align_module, "_check_accounting", broken_accounting)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["build", "--config", "demo", "--raw", str(demo_copy), "--out", str(out),
+                                      "--jobs", "1", "--name", ""])
+    assert result.exit_code != 0
+    assert broken_file in result.output + str(result.exception)
+    assert not out.exists()
