@@ -5,8 +5,18 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+from piano_metronome.outputs.progress import BuildProgress
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
+
+    from piano_metronome.outputs.build import BuildSummary
+    from piano_metronome.processing.pipeline import RecordingResult
 
 from piano_metronome.commands.common import OPTION_RAW, align_options, console, fail, parse_latency, result_console
 
@@ -101,14 +111,14 @@ def load_line(out: Path, name: str) -> str:
     return f"load with: {by_path}"
 
 
-class ConsoleProgress:
+class ConsoleProgress(BuildProgress):
     """The build's progress on a rich console (stderr): a bar while aligning, one line per rejection
     or warning as it happens, notes in yellow."""
 
-    def __init__(self, err) -> None:
+    def __init__(self, err: Console) -> None:
         self.console = err
-        self.bar = None
-        self.task = None
+        self.bar: Progress | None = None
+        self.task: TaskID | None = None
 
     def note(self, text: str) -> None:
         """A note the user should read before the work starts."""
@@ -120,17 +130,18 @@ class ConsoleProgress:
         """Start the bar (after any worker is forked: the bar runs a thread)."""
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        self.bar = Progress(TextColumn("aligning"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                            console=self.console, transient=True)
-        self.task = self.bar.add_task("align", total=total)
-        self.bar.start()
+        bar = Progress(TextColumn("aligning"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                       console=self.console, transient=True)
+        self.task = bar.add_task("align", total=total)
+        bar.start()
+        self.bar = bar
 
     def advanced(self, count: int = 1) -> None:
         """Move the bar."""
-        if self.bar is not None:
+        if self.bar is not None and self.task is not None:
             self.bar.advance(self.task, count)
 
-    def recording(self, result) -> None:
+    def recording(self, result: RecordingResult) -> None:
         """A rejection or warning, printed as it is collected."""
         from rich.markup import escape
 
@@ -146,7 +157,7 @@ class ConsoleProgress:
             self.bar = None
 
 
-def print_summary(summary, err) -> None:
+def print_summary(summary: BuildSummary, err: Console) -> None:
     """The table a person reads at the end of a build (a result: the command prints it on stdout)."""
     from rich.markup import escape
     from rich.table import Table

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from piano_metronome.commands.common import OPTION_RAW, console, fail, result_console
+
+if TYPE_CHECKING:
+    from piano_metronome.outputs.rebuild import RebuildReport
 
 HELP = (
     "Rebuild DIR from the raw recordings, with the configs and alignment options recorded in "
@@ -55,7 +59,7 @@ def rebuild(
 STYLE = {"identical": "green"}
 
 
-def print_report(report) -> None:
+def print_report(report: RebuildReport) -> None:
     """One row per file, on stdout (the command's result); the rebuild's own log stays on stderr."""
     from rich.markup import escape
     from rich.table import Table

@@ -18,7 +18,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from piano_metronome import __version__
-from piano_metronome.inputs.manifest import ManifestRow, sha256_file
+from piano_metronome.inputs.manifest import ManifestProblem, ManifestRow, sha256_file
 from piano_metronome.inputs.midi import RecordingError
 from piano_metronome.outputs.layout import (
     BUILD_REPORT,
@@ -27,38 +27,17 @@ from piano_metronome.outputs.layout import (
     check_replaceable,
     config_dir,
     shard_name,
+    spool_path,
 )
+from piano_metronome.outputs.progress import BuildProgress
 from piano_metronome.outputs.schema import RECORDINGS_CONFIG, RECORDINGS_SPLIT
 from piano_metronome.outputs.staging import staging_dir, swap_in
-from piano_metronome.processing.align import AlignOptions
+from piano_metronome.processing.align import AlignedPerformance, AlignOptions
 from piano_metronome.processing.pipeline import RecordingResult, process_row
 
 
 class BuildError(Exception):
     """Bad input to the build as a whole (not one bad recording): the one-line reason a user reads."""
-
-
-class BuildProgress:
-    """What a build tells its caller while it runs; every method does nothing unless overridden.
-
-    The library prints nothing: the ``build`` command draws a progress bar and tables from
-    these calls, tests record them, and ``rebuild`` ignores them.
-    """
-
-    def note(self, text: str) -> None:
-        """Something the user should know before the work starts (e.g. only the demo is built)."""
-
-    def started(self, total: int) -> None:
-        """Alignment of ``total`` recordings begins (worker processes, if any, are already forked)."""
-
-    def advanced(self, count: int = 1) -> None:
-        """``count`` more recordings are aligned."""
-
-    def recording(self, result: RecordingResult) -> None:
-        """One recording's result, in the order they are collected (rejections and warnings in it)."""
-
-    def finished(self) -> None:
-        """Alignment is over; writing the folder begins."""
 
 
 @dataclass
@@ -76,17 +55,19 @@ class BuildSummary:
         """Recordings that did not make it in, each with its reason."""
         return [r for r in self.results if not r.ok]
 
-    def dropped(self) -> Counter:
+    def dropped(self) -> Counter[str]:
         """Dropped notes by reason over all recordings."""
-        total: Counter = Counter()
+        total: Counter[str] = Counter()
         for result in self.results:
             total.update(result.report.dropped)
         return total
 
 
-def spool_path(spool_dir: Path, subset: str, split: str) -> Path:
-    """Where the windows of one subset and split wait between aligning and the ``datasets`` writer."""
-    return spool_dir / f"{subset}-{split}.arrow"
+def aligned_of(result: RecordingResult) -> AlignedPerformance:
+    """The aligned performance of an accepted recording (asking for a rejected one's is a bug)."""
+    if result.aligned is None:
+        raise AssertionError(f"{result.row.recording_id}: no aligned performance (status {result.report.status})")
+    return result.aligned
 
 
 def process_all(rows: list[ManifestRow], sources: list[Path], options: AlignOptions,
@@ -112,7 +93,7 @@ def process_all(rows: list[ManifestRow], sources: list[Path], options: AlignOpti
                 if key not in writers:
                     spool_dir.mkdir(parents=True, exist_ok=True)
                     writers[key] = pa.ipc.new_stream(str(spool_path(spool_dir, *key)), window_schema())
-                writers[key].write_table(windows_table(result.aligned, options))
+                writers[key].write_table(windows_table(aligned_of(result), options))
             results.append(replace(result, aligned=None))
             clear_cache()  # the aligned performance is not needed again: free it now
             if progress:
@@ -157,12 +138,12 @@ def write_recordings(results: list[RecordingResult], out: Path) -> int:
 
     rows = [recording_row(r.report, r.row.file_name, r.row.sha256) for r in results]
     table = recordings_table(sorted(rows, key=lambda r: r["recording_id"]))
-    target = out / "data" / RECORDINGS_CONFIG
+    target = config_dir(out, RECORDINGS_CONFIG)
     target.mkdir(parents=True, exist_ok=True)
     with pa.OSFile(str(target / shard_name(RECORDINGS_SPLIT)), "wb") as sink, pa.ipc.new_stream(
             sink, table.schema) as writer:
         writer.write_table(table)
-    return table.num_rows
+    return int(table.num_rows)
 
 
 def write_checksums(out: Path) -> None:
@@ -258,7 +239,7 @@ def run_build(raw: Path | None, out: Path, configs: list[str] | None, corpus: Pa
         raise BuildError(f"raw folder {raw} does not exist (give --raw DIR: a folder with manifest.csv)")
     check_replaceable(out)
     sources = plan_sources(raw, corpus)
-    problems: list = []
+    problems: list[ManifestProblem] = []
     try:
         available = configs_of(raw, problems)
     except (OSError, RecordingError) as exc:
@@ -282,7 +263,7 @@ def run_build(raw: Path | None, out: Path, configs: list[str] | None, corpus: Pa
         raise
 
 
-def _rows_for(raw: Path, subsets: tuple[str, ...], problems: list | None = None) -> list[ManifestRow]:
+def _rows_for(raw: Path, subsets: tuple[str, ...], problems: list[ManifestProblem] | None = None) -> list[ManifestRow]:
     """Manifest rows for the subsets: the raw folder's manifest, and the demo's own for demo.
 
     Bad rows are skipped and appended to ``problems``; only an unreadable manifest stops the build.
@@ -326,7 +307,11 @@ def align_all(rows: list[ManifestRow], sources: list[Path], options: AlignOption
     results: list[RecordingResult] = []
     try:
         if not children:
-            results = run(rows, lambda result: (progress.recording(result), progress.advanced()))
+            def done(result: RecordingResult) -> None:
+                progress.recording(result)
+                progress.advanced()
+
+            results = run(rows, done)
         else:
             _import_writer()
             for child in children:

@@ -8,6 +8,7 @@ the statistics section are written from what the build measured, never typed by 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from piano_metronome.outputs.configs import default_config
 from piano_metronome.outputs.layout import CARD_FILE, shard_glob
@@ -69,7 +70,7 @@ def size_category(configs: dict[str, dict[str, dict[str, int]]]) -> str:
     return next((name for limit, name in buckets if n < limit), "1M<n<10M")
 
 
-def card_data(configs: dict[str, dict[str, dict[str, int]]], recordings: int):
+def card_data(configs: dict[str, dict[str, dict[str, int]]], recordings: int) -> Any:
     """The card's YAML as ``huggingface_hub.DatasetCardData``: configs and dataset_info."""
     import datasets
     from datasets.info import DatasetInfosDict

@@ -7,6 +7,7 @@ and any later check, so all of them print, serialise and exit the same way.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
 #: Problems kept per check (the count is always exact); enough to find the pattern.
@@ -46,7 +47,7 @@ class Check:
         if len(self.problems) < MAX_LISTED:
             self.problems.append(Problem(where, what, status))
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         """For ``--json``."""
         return {"name": self.name, "description": self.description, "status": self.status, "count": self.count,
                 "summary": self.summary, "problems": [vars(p) for p in self.problems]}
@@ -78,7 +79,7 @@ class Report:
         self.checks.append(made)
         return made
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         """For ``--json``: stable keys a script can rely on."""
         return {"target": self.target, "kind": self.kind, "ok": self.ok, "exit_code": self.exit_code,
                 "unreadable": self.unreadable, "seconds": round(self.seconds, 3),

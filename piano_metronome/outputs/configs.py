@@ -6,9 +6,10 @@ before the slow ``datasets`` import, which then happens while the workers align.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
-from piano_metronome.inputs.manifest import ManifestRow, read_manifest
+from piano_metronome.inputs.manifest import ManifestProblem, ManifestRow, read_manifest
 from piano_metronome.paths import DEMO_SUBSET, MANIFEST_NAME
 
 #: The project's own configs: one per corpus subset, ``all`` of them, and the synthetic demo takes.
@@ -22,7 +23,8 @@ def manifest_path(raw: Path, subsets: tuple[str, ...]) -> Path:
     return raw / DEMO_SUBSET / MANIFEST_NAME if subsets == (DEMO_SUBSET,) else raw / MANIFEST_NAME
 
 
-def config_rows(raw: Path, subsets: tuple[str, ...], problems: list | None = None) -> list[ManifestRow]:
+def config_rows(raw: Path, subsets: tuple[str, ...],
+                problems: list[ManifestProblem] | None = None) -> list[ManifestRow]:
     """The manifest rows of a config, sorted by recording id (the order of windows in shards).
 
     Bad manifest rows are skipped (and appended to ``problems`` when given): one bad row must
@@ -32,7 +34,7 @@ def config_rows(raw: Path, subsets: tuple[str, ...], problems: list | None = Non
     return sorted((r for r in rows if r.subset in subsets), key=lambda r: r.recording_id)
 
 
-def configs_of(raw: Path, problems: list | None = None) -> dict[str, tuple[str, ...]]:
+def configs_of(raw: Path, problems: list[ManifestProblem] | None = None) -> dict[str, tuple[str, ...]]:
     """The configs a raw folder can give: one per subset of its manifest, ``all`` when there are
     several, and ``demo`` when it holds the demo takes' manifest.
 
@@ -51,7 +53,7 @@ def configs_of(raw: Path, problems: list | None = None) -> dict[str, tuple[str, 
     return configs
 
 
-def default_config(configs: list[str] | dict) -> str:
+def default_config(configs: Iterable[str]) -> str:
     """The config ``load_dataset(name)`` returns when none is named: ``all`` when built, else the first."""
     names = list(configs)
     return ALL_CONFIG if ALL_CONFIG in names else names[0]

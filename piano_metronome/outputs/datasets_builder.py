@@ -9,13 +9,17 @@ recording of its config itself through :func:`piano_metronome.processing.pipelin
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import datasets
 import pyarrow as pa
 
 from piano_metronome.inputs.manifest import SPLITS, ManifestRow
+from piano_metronome.outputs.build import aligned_of
 from piano_metronome.outputs.configs import CONFIG_SUBSETS, config_rows
+from piano_metronome.outputs.layout import spool_path
 from piano_metronome.outputs.schema import features
 from piano_metronome.outputs.tables import windows_table
 from piano_metronome.processing.align import AlignOptions
@@ -42,8 +46,8 @@ CITATION = """@misc{leathwick2020piano,
 class PianoMetronomeConfig(datasets.BuilderConfig):
     """A config: which subsets it holds, where the raw files are, and the alignment options."""
 
-    def __init__(self, *args, subsets: tuple[str, ...] = ("d1",), sources: tuple[str, ...] = (),
-                 align_options: AlignOptions | None = None, spool_dir: str | None = None, **kwargs) -> None:
+    def __init__(self, *args: Any, subsets: tuple[str, ...] = ("d1",), sources: tuple[str, ...] = (),
+                 align_options: AlignOptions | None = None, spool_dir: str | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.subsets = subsets
         self.sources = sources
@@ -65,7 +69,7 @@ class PianoMetronome(datasets.ArrowBasedBuilder):
         return datasets.DatasetInfo(description=DESCRIPTION, features=features(), homepage=HOMEPAGE,
                                     citation=CITATION)
 
-    def _split_generators(self, dl_manager) -> list[datasets.SplitGenerator]:
+    def _split_generators(self, dl_manager: Any) -> list[datasets.SplitGenerator]:
         raw = Path(self.config.data_dir or "raw_midi")
         sources = [Path(s) for s in self.config.sources] or [raw]
         rows = config_rows(raw, self.config.subsets)
@@ -79,28 +83,29 @@ class PianoMetronome(datasets.ArrowBasedBuilder):
                 continue
             if spool:
                 kwargs = {"rows": tuple(split_rows), "sources": tuple(sources),
-                          "spools": [str(spool / f"{s}-{split}.arrow") for s in self.config.subsets]}
+                          "spools": [str(spool_path(spool, s, split)) for s in self.config.subsets]}
             else:
                 kwargs = {"rows": split_rows, "sources": tuple(sources), "spools": ()}
             generators.append(datasets.SplitGenerator(name=split, gen_kwargs=kwargs))
         return generators
 
-    def _generate_tables(self, rows: list[ManifestRow], sources: tuple[Path, ...], spools: list[str]):
+    def _generate_tables(self, rows: list[ManifestRow], sources: tuple[Path, ...],
+                         spools: list[str]) -> Iterator[tuple[str, pa.Table]]:
         if spools:
             yield from _read_spools(spools)
             return
         options = self.config.align_options
         for row in rows:
-            result = process_row(row, sources, options)
+            result = process_row(row, list(sources), options)
             if result.ok and result.report.windows:
-                yield row.recording_id, windows_table(result.aligned, options)
+                yield row.recording_id, windows_table(aligned_of(result), options)
 
 
 #: Windows per record batch in the shards: few large batches read far faster than one per recording.
 SHARD_BATCH_ROWS = 1000
 
 
-def _read_spools(spools: list[str]):
+def _read_spools(spools: list[str]) -> Iterator[tuple[str, pa.Table]]:
     """Windows aligned earlier in this build, in recording order, regrouped into batches of
     ``SHARD_BATCH_ROWS`` windows (one small batch per recording would slow every reader)."""
     pending: list[pa.RecordBatch] = []

@@ -26,7 +26,8 @@ SIGNATURE_OF_KEY = np.array([key_signature(k) for k in range(len(KEY_NAMES))])
 def as_numpy(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """A column as numpy (one concatenation, then zero-copy where Arrow allows)."""
     array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    return array.to_numpy(zero_copy_only=False)
+    values: np.ndarray = array.to_numpy(zero_copy_only=False)
+    return values
 
 
 def _list_parts(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
@@ -41,7 +42,7 @@ def _rows_with(bad: np.ndarray, row: np.ndarray, n: int) -> np.ndarray:
     return np.bincount(row[bad], minlength=n) > 0 if bad.any() else np.zeros(n, bool)
 
 
-class _Flags(dict):
+class _Flags(dict[str, np.ndarray]):
     """Message → boolean row mask; only messages that flag at least one window are kept."""
 
     def flag(self, message: str, mask: np.ndarray) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 CARD_FILE = "README.md"
 DATA_DIR = "data"
@@ -43,6 +44,11 @@ def parse_shard_name(name: str) -> tuple[str, int, int] | None:
     """(split, index, count) of a shard file name, or None for a name the build never writes."""
     match = SHARD_NAME.match(name)
     return (match["split"], int(match["index"]), int(match["count"])) if match else None
+
+
+def spool_path(spool_dir: Path, subset: str, split: str) -> Path:
+    """Where the windows of one subset and split wait between aligning and the ``datasets`` writer."""
+    return spool_dir / f"{subset}-{split}.arrow"
 
 
 def config_dir(out: Path, config: str) -> Path:
@@ -106,7 +112,7 @@ def check_replaceable(out: Path) -> None:
     check_replaceable_folder(out, why_not_a_build_folder, forceable=False)
 
 
-def read_build_report(out: Path) -> dict:
+def read_build_report(out: Path) -> dict[str, Any]:
     """The folder's ``build_report.json``; raises OSError or ValueError when it cannot be read."""
     report = json.loads((out / BUILD_REPORT).read_text(encoding="utf-8"))
     if not isinstance(report, dict):

@@ -193,7 +193,8 @@ def standalone_yaml(folder: Path, package_dir: Path) -> str:
         for files in config["data_files"]:
             files["path"] = f"{base}/{files['path']}"
     keep = {"configs": data["configs"], "dataset_info": data["dataset_info"]}
-    return YAML_MARKER + "\n" + yaml.safe_dump(keep, sort_keys=False, allow_unicode=True)
+    text: str = yaml.safe_dump(keep, sort_keys=False, allow_unicode=True)
+    return YAML_MARKER + "\n" + text
 
 
 def write_standalone_yaml(folder: Path, package_dir: Path) -> Path:

@@ -19,6 +19,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -49,6 +50,13 @@ class Shard:
     error: str = ""
 
     @property
+    def data(self) -> pa.Table:
+        """The table of a shard the checks found usable (asking for an unreadable one is a bug)."""
+        if self.table is None:
+            raise AssertionError(f"{self.rel} was read as unusable; its data must not be checked")
+        return self.table
+
+    @property
     def is_windows(self) -> bool:
         """Window shards hold WINDOW_COLUMNS; the ``recordings`` config holds RECORDING_COLUMNS."""
         return self.config != RECORDINGS_CONFIG
@@ -59,7 +67,7 @@ class Card:
     """What README.md's YAML declares: data files per config and split, and the dataset_info."""
 
     data_files: dict[str, dict[str, list[str]]]
-    infos: dict
+    infos: dict[str, Any]
 
 
 def read_card(root: Path) -> Card:
@@ -305,9 +313,9 @@ def check_invariants(shards: list[Shard], check: Check) -> None:
     for shard in shards:
         if not shard.is_windows or not _usable(shard):
             continue
-        windows += shard.table.num_rows
-        ids = shard.table["window_id"]
-        for message, mask in window_invariants(shard.table).items():
+        windows += shard.data.num_rows
+        ids = shard.data["window_id"]
+        for message, mask in window_invariants(shard.data).items():
             rows = np.flatnonzero(mask)
             for i in rows[:5]:
                 check.add(f"{shard.rel} window {ids[int(i)].as_py()}", message)
@@ -321,8 +329,8 @@ def check_window_ids(shards: list[Shard], check: Check) -> None:
     by_config: dict[str, list[pa.Table]] = defaultdict(list)
     for shard in shards:
         if shard.is_windows and _usable(shard):
-            by_config[shard.config].append(pa.table({"window_id": shard.table["window_id"],
-                                                     "shard": pa.array([shard.rel] * shard.table.num_rows)}))
+            by_config[shard.config].append(pa.table({"window_id": shard.data["window_id"],
+                                                     "shard": pa.array([shard.rel] * shard.data.num_rows)}))
     for config, tables in by_config.items():
         ids = pa.concat_tables(tables)
         counts = pc.value_counts(ids["window_id"].combine_chunks())
@@ -343,7 +351,7 @@ def _recordings_table(shards: list[Shard]) -> pa.Table | None:
 
 def _recording_splits(shard: Shard) -> dict[str, int]:
     """Recording id → windows of it in this shard."""
-    counts = pc.value_counts(shard.table["recording_id"].combine_chunks()).to_pylist()
+    counts = pc.value_counts(shard.data["recording_id"].combine_chunks()).to_pylist()
     return {c["values"]: c["counts"] for c in counts}
 
 
@@ -355,9 +363,9 @@ def check_splits(shards: list[Shard], recordings: pa.Table | None, check: Check)
     for shard in shards:
         if not shard.is_windows or not _usable(shard):
             continue
-        wrong = np.flatnonzero(~as_numpy(pc.fill_null(pc.equal(shard.table["split"], shard.split), False)))
+        wrong = np.flatnonzero(~as_numpy(pc.fill_null(pc.equal(shard.data["split"], shard.split), False)))
         for i in wrong[:MAX_LISTED]:
-            row = shard.table.slice(int(i), 1).to_pylist()[0]
+            row = shard.data.slice(int(i), 1).to_pylist()[0]
             check.add(f"{shard.rel} window {row['window_id']}",
                       f"split column says {row['split']!r} but the shard is the {shard.split!r} split")
         for recording in _recording_splits(shard):
@@ -377,8 +385,8 @@ def _placed_per_recording(shards: list[Shard]) -> dict[str, dict[str, tuple[int,
     for shard in shards:
         if not shard.is_windows or not _usable(shard):
             continue
-        table = pa.table({"recording_id": shard.table["recording_id"],
-                          "notes": pc.list_value_length(shard.table["note_step"])})
+        table = pa.table({"recording_id": shard.data["recording_id"],
+                          "notes": pc.list_value_length(shard.data["note_step"])})
         grouped = table.group_by("recording_id").aggregate([("notes", "sum"), ("notes", "count")])
         for rid, notes, windows in zip(grouped["recording_id"].to_pylist(), grouped["notes_sum"].to_pylist(),
                                        grouped["notes_count"].to_pylist(), strict=True):
@@ -412,7 +420,7 @@ def check_accounting(shards: list[Shard], recordings: pa.Table | None, check: Ch
     check.summary = f"{len(rows):,} recordings, {sum(r['notes_input'] for r in rows):,} notes in"
 
 
-def _check_reports(rows: list[dict], check: Check) -> None:
+def _check_reports(rows: list[dict[str, Any]], check: Check) -> None:
     """Each recording's own numbers add up, and a rejected one placed nothing."""
     seen: set[str] = set()
     for row in rows:

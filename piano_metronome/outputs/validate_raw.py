@@ -11,7 +11,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from piano_metronome.inputs.manifest import ManifestProblem, ManifestRow
 from piano_metronome.outputs.check_report import WARN, Check, Report
+from piano_metronome.processing.align import AlignmentReport, AlignOptions
 
 
 def manifest_files(raw: Path) -> list[Path]:
@@ -53,13 +55,11 @@ class _RawChecks:
         )
 
 
-def validate_raw(raw: Path, sources: list[Path], options=None) -> Report:
+def validate_raw(raw: Path, sources: list[Path], options: AlignOptions | None = None) -> Report:
     """Check the manifests of ``raw`` against the recordings found in ``sources``; see ``validate --raw``.
 
     Labels are hand-typed claims, so a label the notes contradict is a warning, never a failure.
     """
-    from piano_metronome.processing.align import AlignOptions
-
     started = time.perf_counter()
     report = Report(str(raw), "raw")
     manifests = manifest_files(raw) if raw.is_dir() else []
@@ -80,12 +80,12 @@ def validate_raw(raw: Path, sources: list[Path], options=None) -> Report:
     return report
 
 
-def _manifest_rows(raw: Path, manifest: Path, check: Check) -> list:
+def _manifest_rows(raw: Path, manifest: Path, check: Check) -> list[ManifestRow]:
     """Rows of one manifest; bad rows become problems naming the manifest line."""
     from piano_metronome.inputs.manifest import read_manifest
     from piano_metronome.inputs.midi import RecordingError
 
-    problems: list = []
+    problems: list[ManifestProblem] = []
     try:
         rows = read_manifest(manifest, problems)
     except (RecordingError, OSError, UnicodeDecodeError) as exc:
@@ -97,7 +97,8 @@ def _manifest_rows(raw: Path, manifest: Path, check: Check) -> list:
     return rows
 
 
-def _check_recording(row, sources: list[Path], options, checks: _RawChecks) -> None:
+def _check_recording(row: ManifestRow, sources: list[Path], options: AlignOptions,
+                     checks: _RawChecks) -> None:
     """Presence, size, hash, parse, alignment and labels of one manifest row."""
     from piano_metronome.inputs.midi import MAX_FILE_BYTES, RecordingError, parse_midi_bytes
     from piano_metronome.processing.align import align
@@ -134,7 +135,7 @@ def _check_recording(row, sources: list[Path], options, checks: _RawChecks) -> N
     _check_labels(name, aligned.report, options, checks)
 
 
-def _check_labels(name: str, report, options, checks: _RawChecks) -> None:
+def _check_labels(name: str, report: AlignmentReport, options: AlignOptions, checks: _RawChecks) -> None:
     """Warn where the file name's BPM or key signature disagrees with what the notes say."""
     labelled, fitted = report.bpm_labelled, report.bpm_fitted
     if labelled is not None and fitted is not None and abs(labelled - fitted) > options.bpm_conflict:
