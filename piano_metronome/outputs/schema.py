@@ -8,9 +8,14 @@ and the invariants that ``validate`` checks.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from piano_metronome.kinds import ConflictKind, DropReason, Kind, RejectionKind, WarningKind
 from piano_metronome.processing.keys import KEY_NAMES
+
+if TYPE_CHECKING:  # imported lazily at run time: workers build schemas without importing datasets
+    import datasets
+    import pyarrow as pa
 
 CONFIGS = ("d1", "d2", "all", "demo")
 RECORDINGS_CONFIG = "recordings"
@@ -108,7 +113,7 @@ RECORDING_COLUMNS: tuple[Column, ...] = (
 )
 
 
-def _feature(dtype: str):
+def _feature(dtype: str) -> Any:
     """A ``datasets`` feature for a column type string."""
     import datasets
 
@@ -121,19 +126,19 @@ def _feature(dtype: str):
     return datasets.Value(dtype)
 
 
-def features(columns: tuple[Column, ...] = WINDOW_COLUMNS):
+def features(columns: tuple[Column, ...] = WINDOW_COLUMNS) -> datasets.Features:
     """The ``datasets.Features`` of a table (windows by default)."""
     import datasets
 
     return datasets.Features({c.name: _feature(c.dtype) for c in columns})
 
 
-def arrow_schema(columns: tuple[Column, ...] = WINDOW_COLUMNS):
+def arrow_schema(columns: tuple[Column, ...] = WINDOW_COLUMNS) -> pa.Schema:
     """The Arrow schema with the features embedded, so any reader gets ClassLabels back."""
     return features(columns).arrow_schema
 
 
-def _plain_type(dtype: str):
+def _plain_type(dtype: str) -> pa.DataType:
     """The Arrow type of a column type string (a ClassLabel is stored as int64)."""
     import pyarrow as pa
 
@@ -144,7 +149,7 @@ def _plain_type(dtype: str):
     return pa.type_for_alias(dtype)
 
 
-def plain_arrow_schema(columns: tuple[Column, ...] = WINDOW_COLUMNS):
+def plain_arrow_schema(columns: tuple[Column, ...] = WINDOW_COLUMNS) -> pa.Schema:
     """The same Arrow types without the embedded ``datasets`` features, built without importing
     ``datasets`` (alignment workers use it; the shards ``datasets`` writes carry the features)."""
     import pyarrow as pa

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -43,7 +44,7 @@ def split_stats(config: str, subsets: tuple[str, ...], split: str, results: list
     """Totals over the recordings of ``subsets`` in ``split``, from in-memory alignment results."""
     chosen = [r for r in results if r.row.subset in subsets and r.row.split == split]
     ok = [r for r in chosen if r.ok]
-    dropped: Counter = Counter()
+    dropped: Counter[str] = Counter()
     for r in ok:
         dropped.update(r.report.dropped)
     return SplitStats(
@@ -145,7 +146,7 @@ def config_subsets(folder: Path, config: str) -> tuple[str, ...]:
 
 def _sum_json(values: Iterable[str]) -> dict[str, int]:
     """Sum JSON objects of counts (``dropped_json``), sorted by key."""
-    total: Counter = Counter()
+    total: Counter[str] = Counter()
     for value in values:
         total.update(json.loads(value or "{}"))
     return dict(sorted(total.items()))
@@ -295,7 +296,7 @@ def warning_kinds(recordings: pa.Table) -> dict[str, dict[str, int]]:
     Counted from the stored ``warning_kinds``, never from the wording; kinds in declaration order.
     """
     rec = recordings.to_pydict()
-    counts: dict[WarningKind, Counter] = {}
+    counts: dict[WarningKind, Counter[str]] = {}
     for subset, status, kinds in zip(rec["subset"], rec["status"], rec["warning_kinds"], strict=True):
         for kind in kinds if status == "ok" else ():
             counts.setdefault(WarningKind(kind), Counter())[subset] += 1
@@ -311,7 +312,7 @@ class FolderStats:
     conflicts: list[ConflictGroup]
     warnings: dict[str, dict[str, int]]
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, Any]:
         """Plain data for ``stats --format json``."""
         return {"splits": [asdict(s) for s in self.splits], "alignment": [asdict(a) for a in self.alignment],
                 "conflicts": [asdict(c) for c in self.conflicts], "warnings": self.warnings}

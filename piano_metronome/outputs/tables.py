@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -91,7 +92,7 @@ def _nan_if_none(value: float | None) -> float:
     return math.nan if value is None else float(value)
 
 
-def recording_row(report: AlignmentReport, file_name: str, sha256: str) -> dict:
+def recording_row(report: AlignmentReport, file_name: str, sha256: str) -> dict[str, Any]:
     """One row of the recordings table from an alignment report (findings checked to carry their kinds)."""
     report.check_findings()
     return {
@@ -115,7 +116,7 @@ def recording_row(report: AlignmentReport, file_name: str, sha256: str) -> dict:
     }
 
 
-def recordings_table(rows: list[dict]) -> pa.Table:
+def recordings_table(rows: list[dict[str, Any]]) -> pa.Table:
     """The recordings table (one row per recording, rejected ones included)."""
     schema = recording_schema()
     return pa.Table.from_pylist(rows, schema=schema) if rows else schema.empty_table()

@@ -98,7 +98,7 @@ class AlignmentReport:
     reason: str = ""
     reason_kind: str = ""
     grid_source: str = ""
-    candidates: list[dict] = field(default_factory=list)
+    candidates: list[dict[str, float | str]] = field(default_factory=list)
     bpm_labelled: float | None = None
     bpm_tempo_map: float | None = None
     bpm_fitted: float | None = None

@@ -61,7 +61,7 @@ class Grid:
 
 def _interp_extrapolate(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
     """``np.interp`` with linear extrapolation by the first and last segments."""
-    y = np.interp(x, xp, fp)
+    y: np.ndarray = np.interp(x, xp, fp)
     lo, hi = x < xp[0], x > xp[-1]
     if lo.any():
         y[lo] = fp[0] + (x[lo] - xp[0]) * (fp[1] - fp[0]) / (xp[1] - xp[0])

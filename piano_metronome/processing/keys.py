@@ -32,7 +32,8 @@ def _profiles() -> np.ndarray:
     rows = [np.roll(_KK_MAJOR, pc) for pc in range(12)] + [np.roll(_KK_MINOR, pc) for pc in range(12)]
     p = np.array(rows, dtype=np.float64)
     p -= p.mean(axis=1, keepdims=True)
-    return p / np.linalg.norm(p, axis=1, keepdims=True)
+    normalised: np.ndarray = p / np.linalg.norm(p, axis=1, keepdims=True)
+    return normalised
 
 
 _PROFILES = _profiles()
