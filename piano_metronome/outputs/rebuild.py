@@ -16,13 +16,15 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 
 if TYPE_CHECKING:
-    from piano_metronome.outputs.build import BuildProgress
+    from piano_metronome.outputs.build import BuildSummary
+    from piano_metronome.outputs.progress import BuildProgress
+    from piano_metronome.processing.align import AlignOptions
 import pyarrow.compute as pc
 
 from piano_metronome.kinds import RejectionKind
@@ -62,14 +64,14 @@ class RebuildReport:
         """True when every file is byte-identical and no file is on one side only."""
         return all(f.status == IDENTICAL for f in self.files)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         """For ``--json``."""
         return {"dataset": self.dataset, "rebuilt": self.rebuilt, "configs": self.configs,
                 "identical": self.identical, "seconds": round(self.seconds, 3), "notes": self.notes,
                 "files": [vars(f) for f in self.files]}
 
 
-def read_build_options(dataset: Path):
+def read_build_options(dataset: Path) -> tuple[list[str], AlignOptions]:
     """The configs and AlignOptions a dataset was built with, from its ``build_report.json``."""
     from piano_metronome.processing.align import AlignOptions
 
@@ -110,7 +112,7 @@ def rebuild(dataset: Path, raw: Path | None, corpus: Path | None, progress: Buil
     return result
 
 
-def missing_note(summary) -> list[str]:
+def missing_note(summary: BuildSummary) -> list[str]:
     """A hint when recordings were not found: then the difference is the raw folder, not the dataset."""
     missing = [r.row for r in summary.rejected if r.report.reason_kind == RejectionKind.FILE_MISSING.value]
     if not missing:
@@ -235,14 +237,15 @@ def column_differs(old: pa.ChunkedArray | pa.Array, new: pa.ChunkedArray | pa.Ar
         equal = pc.or_kleene(equal, pc.and_(pc.is_nan(a), pc.is_nan(b)))
     both_null = pc.and_(pc.is_null(a), pc.is_null(b))
     same = pc.or_kleene(pc.fill_null(equal, False), both_null)
-    return ~same.to_numpy(zero_copy_only=False)
+    differs: np.ndarray = ~same.to_numpy(zero_copy_only=False)
+    return differs
 
 
 def _list_differs(a: pa.Array, b: pa.Array) -> np.ndarray:
     """Rows whose lists differ in length or in any element."""
     la = pc.list_value_length(a).fill_null(-1).to_numpy(zero_copy_only=False)
     lb = pc.list_value_length(b).fill_null(-1).to_numpy(zero_copy_only=False)
-    differs = la != lb
+    differs: np.ndarray = la != lb
     same_length = np.flatnonzero(~differs & (la > 0))
     if len(same_length):
         idx = pa.array(same_length)
@@ -254,7 +257,7 @@ def _list_differs(a: pa.Array, b: pa.Array) -> np.ndarray:
 
 # --- JSON and text ------------------------------------------------------------------------------
 
-def _flatten(value, prefix: str = "") -> dict[str, object]:
+def _flatten(value: object, prefix: str = "") -> dict[str, object]:
     """Nested JSON → {"a.b.c": leaf}."""
     if isinstance(value, dict):
         out: dict[str, object] = {}
@@ -264,7 +267,7 @@ def _flatten(value, prefix: str = "") -> dict[str, object]:
     return {prefix: value}
 
 
-def diff_json(old, new) -> list[str]:
+def diff_json(old: object, new: object) -> list[str]:
     """Changed, removed and added keys, with their values."""
     a, b = _flatten(old), _flatten(new)
     lines = []
