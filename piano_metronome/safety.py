@@ -20,6 +20,10 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import typer
 
 #: What a forceable refusal tells the user to do.
 FORCE_HINT = "pass --force to replace it"
@@ -96,7 +100,7 @@ def check_replaceable_folder(path: Path, why_not_ours: WhyNotOurs, force: bool =
         raise OverwriteError(path, reason, forceable)
 
 
-def refused_exit(exc: OverwriteError):
+def refused_exit(exc: OverwriteError) -> typer.Exit:
     """Print the refusal as one ``error:`` line on stderr and return the ``typer.Exit`` to raise."""
     import typer
 

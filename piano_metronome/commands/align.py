@@ -5,10 +5,17 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from piano_metronome.commands.common import align_options, fail, parse_latency, result_console
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from piano_metronome.inputs.manifest import ManifestRow
+    from piano_metronome.processing.align import AlignmentReport
 
 
 def register(app: typer.Typer) -> None:
@@ -75,7 +82,7 @@ def align_file(
     _print_report(report, result_console())
 
 
-def resolve_grid(midi: Path, steps_per_beat: int | None, manifest: Path | None):
+def resolve_grid(midi: Path, steps_per_beat: int | None, manifest: Path | None) -> tuple[int, ManifestRow | None]:
     """(steps per beat, the file's manifest row or None): the option, the row, the subset, else exit 2.
 
     A silent default would misalign every note of an 8th-note take, so an unknown grid is a
@@ -105,7 +112,7 @@ def resolve_grid(midi: Path, steps_per_beat: int | None, manifest: Path | None):
                f"--steps-per-beat N (4 = 16ths, 2 = 8ths) or --manifest FILE")
 
 
-def _print_report(report, out) -> None:
+def _print_report(report: AlignmentReport, out: Console) -> None:
     """The report as a two-column table a person can read."""
     from rich.table import Table
 

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from piano_metronome.processing.align import AlignOptions
 
 OPTION_RAW = typer.Option(None, "--raw", help="Raw folder with manifest.csv, demo/ and fetched recordings "
                           "(default: ./raw_midi).")
 
 
-def console():
+def console() -> Console:
     """A rich console on stderr for progress and logs, so stdout carries only results."""
     import shutil
 
@@ -18,7 +25,7 @@ def console():
     return Console(stderr=True, highlight=False, width=shutil.get_terminal_size((120, 24)).columns)
 
 
-def result_console():
+def result_console() -> Console:
     """A rich console on stdout for a command's result (report tables), so ``cmd > report.txt`` keeps it.
 
     Looked up at call time (``sys.stdout``), so a redirected or captured stdout gets the table; wide
@@ -48,7 +55,7 @@ def parse_latency(value: str) -> str | float:
         raise fail(f"--latency must be 'robust', 'none' or a number of ms, not {value!r}") from None
 
 
-def align_options(window_steps: int, hop_steps: int | None, latency: str | float):
+def align_options(window_steps: int, hop_steps: int | None, latency: str | float) -> AlignOptions:
     """AlignOptions from command-line values, with a clean error for bad ones."""
     from piano_metronome.processing.align import AlignOptions
 

@@ -7,10 +7,15 @@ them back, verified against the committed manifest, from their pinned source or 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from piano_metronome.commands.common import OPTION_RAW, console
+
+if TYPE_CHECKING:
+    from piano_metronome.inputs.fetch import Fetcher, FetchSummary
+    from piano_metronome.inputs.manifest import ManifestProblem, ManifestRow
 
 #: ``--help`` text, one line per paragraph so every typer version wraps it to the terminal.
 HELP = (
@@ -35,14 +40,14 @@ def _report_line(name: str, reason: str) -> str:
     return f"failed {name}: {reason}"
 
 
-def _summary_line(summary, raw: Path) -> str:
+def _summary_line(summary: FetchSummary, raw: Path) -> str:
     """Counts of what happened, with how many fetched files replaced a wrong one."""
     replaced = f" ({len(summary.replaced)} replaced a wrong file)" if summary.replaced else ""
     return (f"{len(summary.fetched)} fetched{replaced}, {len(summary.skipped)} skipped (already valid), "
             f"{len(summary.failed)} failed → {raw}")
 
 
-def _run_with_progress(rows, fetcher):
+def _run_with_progress(rows: list[ManifestRow], fetcher: Fetcher) -> FetchSummary:
     """Fetch all rows under a progress bar on stderr; failures print above the bar as they happen."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -55,7 +60,7 @@ def _run_with_progress(rows, fetcher):
     with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
         task = progress.add_task("", total=len(rows))
 
-        def on_done(row, status: str, reason: str) -> None:
+        def on_done(row: ManifestRow, status: str, reason: str) -> None:
             name = f"{row.subset}/{row.file_name}"
             if status == "failed":
                 err.print(_report_line(name, reason), markup=False, soft_wrap=True)
@@ -64,7 +69,7 @@ def _run_with_progress(rows, fetcher):
         return fetch_all(rows, fetcher, on_done)
 
 
-def _check_before_fetching(rows, raw: Path, source_dir: Path | None, force: bool) -> None:
+def _check_before_fetching(rows: list[ManifestRow], raw: Path, source_dir: Path | None, force: bool) -> None:
     """Stop with one line, before anything changes, when a user's file is in the way or --from is wrong."""
     from piano_metronome.inputs.fetch import conflicts, present_in
     from piano_metronome.safety import OverwriteError, refused_exit
@@ -113,7 +118,7 @@ def fetch(
     if source_dir is not None and not source_dir.is_dir():
         typer.echo(f"error: --from {source_dir}: no such folder", err=True)
         raise typer.Exit(1)
-    problems: list = []
+    problems: list[ManifestProblem] = []
     try:
         rows = read_manifest(manifest, problems)  # a bad row is reported, the others still come
     except (RecordingError, OSError) as exc:

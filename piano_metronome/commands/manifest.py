@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from piano_metronome.commands.common import fail
+
+if TYPE_CHECKING:
+    from piano_metronome.inputs.manifest import ManifestRow
 
 STEPS_HELP = (
     "Grid of a subset as SUBSET=N sub-beats per beat, e.g. --steps-per-beat d3=4; repeat for more "
@@ -77,7 +81,7 @@ def parse_source_url(value: str | None) -> str | None:
     return value
 
 
-def why_not_replaceable(path: Path, rows, source_dir: Path) -> str | None:
+def why_not_replaceable(path: Path, rows: list[ManifestRow], source_dir: Path) -> str | None:
     """None when ``path`` is a manifest of these recordings (safe to regenerate), else why it is not.
 
     "These recordings": every recording the old manifest lists is still in ``source_dir``, so
@@ -97,7 +101,7 @@ def why_not_replaceable(path: Path, rows, source_dir: Path) -> str | None:
     return None
 
 
-def _summary(rows) -> list[str]:
+def _summary(rows: list[ManifestRow]) -> list[str]:
     """One line per subset with its split counts, so a wrong split shows at a glance."""
     lines = []
     for subset in sorted({r.subset for r in rows}):
@@ -176,7 +180,7 @@ def _note_lost_addresses(out: Path, template: str | None) -> None:
 
 
 def _rows(source_dir: Path, steps: dict[str, int], validation_list: Path | None, test_fraction: float,
-          template: str | None) -> tuple[list[str], list]:
+          template: str | None) -> tuple[list[str], list[ManifestRow]]:
     """The validation entries and the manifest rows, or exit 1 naming the file that is wrong."""
     from piano_metronome.inputs.manifest import VALIDATION_LIST_NAME, build_manifest, read_validation_list
     from piano_metronome.inputs.midi import RecordingError

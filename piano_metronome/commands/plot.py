@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from piano_metronome.commands.common import fail
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 #: File name → (plot function name in :mod:`piano_metronome.outputs.plots`, table it draws).
 FIGURES = {
@@ -61,7 +66,7 @@ def plot(
     typer.echo(f"wrote {len(written)} figures to {out}: {', '.join(p.name for p in written)}")
 
 
-def _check_targets(out: Path, names: list[str], force: bool, why_not_ours) -> None:
+def _check_targets(out: Path, names: list[str], force: bool, why_not_ours: Callable[[Path], str | None]) -> None:
     """Refuse (exit 2) before drawing anything if OUT is not a folder or a PNG in the way is not ours."""
     from piano_metronome.safety import OverwriteError, check_file, refused_exit
 
@@ -74,13 +79,14 @@ def _check_targets(out: Path, names: list[str], force: bool, why_not_ours) -> No
         raise refused_exit(exc) from None
 
 
-def _window_rows(windows, ids: list[str] | None) -> list[dict]:
+def _window_rows(windows: pa.Table, ids: list[str] | None) -> list[dict[str, Any]]:
     """The rows of the requested windows (in the order asked), or the first window when none is asked."""
     import pyarrow.compute as pc
 
     if not ids:
-        return windows.slice(0, 1).to_pylist()
-    rows = []
+        first: list[dict[str, Any]] = windows.slice(0, 1).to_pylist()
+        return first
+    rows: list[dict[str, Any]] = []
     for window_id in ids:
         chosen = windows.filter(pc.equal(windows["window_id"], window_id))
         if not chosen.num_rows:

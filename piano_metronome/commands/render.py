@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -60,12 +61,13 @@ def render(
     except OSError as exc:
         raise fail(f"{out}: cannot write ({exc.strerror or exc})", code=1) from None
     info = read_render_info(score)
+    assert info is not None, "render_window and render_recording always write the render marker"
     notes = sum(len(t.notes) for t in score.tracks)
     typer.echo(f"wrote {out}: {len(rows)} window(s), {notes} notes at {rows[0]['bpm']:.2f} BPM, "
                f"lead-in {info['lead_in_beats']} beat(s), latency {info['latency_ms']:.1f} ms")
 
 
-def _find_rows(data: Path, item_id: str, config: str | None) -> list[dict]:
+def _find_rows(data: Path, item_id: str, config: str | None) -> list[dict[str, Any]]:
     """The rows of a window id, or every window of a recording id, from the first config holding them."""
     import pyarrow.compute as pc
 

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from piano_metronome.commands.common import fail, result_console
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from piano_metronome.outputs.stats import FolderStats
 
 FORMATS = ("table", "markdown", "json")
 
@@ -17,7 +23,7 @@ def register(app: typer.Typer) -> None:
     app.command("stats")(stats)
 
 
-def _tables(result) -> list:
+def _tables(result: FolderStats) -> list[Table]:
     """Rich tables: per config and split, then per subset what the alignment measured and found."""
     from rich.table import Table
 

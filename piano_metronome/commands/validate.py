@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from piano_metronome.commands.common import console, result_console
+
+if TYPE_CHECKING:
+    from piano_metronome.outputs.check_report import Report
 
 HELP = (
     "Check a built dataset folder (default: dataset), or with --raw the raw recordings (default: raw_midi)."
@@ -63,7 +67,7 @@ def validate(
 STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red"}
 
 
-def print_report(report, show: int = SHOWN) -> None:
+def print_report(report: Report, show: int = SHOWN) -> None:
     """The table a person reads, on stdout: one row per check, its first problems under it.
 
     A folder that cannot be read at all is an error, so it goes to stderr as one line.

@@ -25,10 +25,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
+from numpy.typing import NDArray
 
+from piano_metronome.constants import HIGHEST_MIDI_PITCH, LOWEST_MIDI_PITCH, SUSTAIN_CC
 from piano_metronome.paths import DEMO_SUBSET as SUBSET
 
 GENERATOR = "piano_metronome.inputs.demo"
@@ -36,7 +40,6 @@ TICKS_PER_BEAT = 960
 BEATS_PER_BAR = 4
 TRACK_NAME = "Synthetic pianist (demo)"
 TRUTH_SUFFIX = ".truth.json"
-SUSTAIN_CC = 64
 
 #: |offset| above this (in steps) makes nearest-step rounding doubtful (the README's threshold).
 AMBIGUOUS_THRESHOLD = 0.35
@@ -70,6 +73,9 @@ MINOR_PROGRESSION = (
 ROLE_MELODY, ROLE_CHORD, ROLE_BASS, ROLE_ALBERTI = 0, 1, 2, 3
 #: Base velocity per role: the melody sings over the chords, the Alberti bass stays soft.
 ROLE_VELOCITY = (74, 56, 64, 50)
+
+#: A planned note: (step, MIDI pitch, duration in steps, role), before any human timing.
+PlannedNote = tuple[int, int, int, int]
 
 
 @dataclass(frozen=True)
@@ -224,13 +230,13 @@ def _bass_root(pcs: tuple[int, ...], low: int) -> int:
     return next(p for p in range(low, low + 12) if p % 12 == pcs[0])
 
 
-def _d1_bar(spec: TakeSpec, bar: int, line: _Line, rng: np.random.Generator) -> list[tuple]:
+def _d1_bar(spec: TakeSpec, bar: int, line: _Line, rng: np.random.Generator) -> list[PlannedNote]:
     """A 16th-grid bar in one of three textures: ballad, backbeat comping, or a run into a chord."""
     root, pcs = _chord(spec, bar)
     scale, s0, texture = _scale(spec, root), bar * spec.bar_steps, int(rng.integers(3))
     bass = _bass_root(pcs, 36)
     voicing = _in_range(pcs, 55, 70)[: 3 + int(rng.random() < 0.4)]
-    notes: list[tuple] = []
+    notes: list[PlannedNote] = []
     repeats: set[int] = set()
     if texture == 0:  # bass on 1 and 3, chords on 1 and 3, melody in 8ths with a 16th pickup
         notes += [(s0, bass, 8, ROLE_BASS), (s0 + 8, bass + 7, 8, ROLE_BASS)]
@@ -256,12 +262,12 @@ def _intervals(pcs: tuple[int, ...]) -> set[int]:
 
 
 def _melody(spec: TakeSpec, line: _Line, s0: int, steps: list[int],
-            harmony: tuple[tuple[int, ...], tuple[int, ...]], repeats: set[int]) -> list[tuple]:
+            harmony: tuple[tuple[int, ...], tuple[int, ...]], repeats: set[int]) -> list[PlannedNote]:
     """Melody at bar-relative ``steps``: chord tones on beats, scale tones between, legato.
 
     ``harmony`` is (chord, scale) pitch classes; steps in ``repeats`` restrike the previous key.
     """
-    notes = []
+    notes: list[PlannedNote] = []
     for i, s in enumerate(steps):
         end = steps[i + 1] if i + 1 < len(steps) else spec.bar_steps
         pitch = line.next(harmony[0] if s % spec.steps_per_beat == 0 else harmony[1], repeat=s in repeats)
@@ -269,7 +275,7 @@ def _melody(spec: TakeSpec, line: _Line, s0: int, steps: list[int],
     return notes
 
 
-def _d2_bar(spec: TakeSpec, bar: int, line: _Line, rng: np.random.Generator) -> list[tuple]:
+def _d2_bar(spec: TakeSpec, bar: int, line: _Line, rng: np.random.Generator) -> list[PlannedNote]:
     """An 8th-grid bar: right-hand chord melody on the beats, left-hand Alberti bass in 8ths."""
     root, pcs = _chord(spec, bar)
     scale, s0 = _scale(spec, root), bar * spec.bar_steps
@@ -294,7 +300,7 @@ def _compose(spec: TakeSpec, rng: np.random.Generator) -> dict[str, np.ndarray]:
     bar_fn = _d1_bar if spec.style == "d1" else _d2_bar
     start = _in_range((spec.tonic,), 67, 78)[0]
     line = _Line(rng, 62 if spec.style == "d1" else 64, 84, start)
-    notes: list[tuple] = []
+    notes: list[PlannedNote] = []
     for bar in range(spec.bars - 1):
         notes += bar_fn(spec, bar, line, rng)
     s0, (_, pcs) = (spec.bars - 1) * spec.bar_steps, _chord(spec, spec.bars - 1)
@@ -303,9 +309,9 @@ def _compose(spec: TakeSpec, rng: np.random.Generator) -> dict[str, np.ndarray]:
     return _dedupe(notes)
 
 
-def _dedupe(notes: list[tuple]) -> dict[str, np.ndarray]:
+def _dedupe(notes: list[PlannedNote]) -> dict[str, np.ndarray]:
     """One note per (step, pitch), so no key is struck twice at the same planned instant."""
-    seen: dict[tuple[int, int], tuple] = {}
+    seen: dict[tuple[int, int], PlannedNote] = {}
     for note in notes:
         seen.setdefault((int(note[0]), int(note[1])), note)
     rows = sorted(seen.values(), key=lambda n: (n[0], n[1]))
@@ -394,7 +400,8 @@ def _place_ambiguous(notes: dict[str, np.ndarray], spec: TakeSpec, rng: np.rando
 
 def _exact_ticks(spec: TakeSpec, steps: np.ndarray, offsets: np.ndarray, latency_ticks: int) -> np.ndarray:
     """Onsets in fractional ticks: origin + (step + offset) steps + latency."""
-    return (spec.grid_shift_steps + steps + offsets) * spec.step_ticks + latency_ticks
+    ticks: NDArray[np.float64] = (spec.grid_shift_steps + steps + offsets) * spec.step_ticks + latency_ticks
+    return ticks
 
 
 def _recentre(spec: TakeSpec, steps: np.ndarray, offsets: np.ndarray, free: np.ndarray,
@@ -425,7 +432,8 @@ def _clipped_offsets(spec: TakeSpec, steps: np.ndarray, offsets: np.ndarray,
 def _offsets_from_ticks(spec: TakeSpec, steps: np.ndarray, ticks: np.ndarray,
                         latency_ticks: int) -> np.ndarray:
     """Invert the truth convention: offset = (tick - origin - latency) / step_ticks - step."""
-    return (ticks - latency_ticks) / spec.step_ticks - spec.grid_shift_steps - steps
+    offsets: NDArray[np.float64] = (ticks - latency_ticks) / spec.step_ticks - spec.grid_shift_steps - steps
+    return offsets
 
 
 # --------------------------------------------------------------------------------------------
@@ -465,7 +473,8 @@ def _velocities(notes: dict[str, np.ndarray], spec: TakeSpec, rng: np.random.Gen
     phrase = 6.0 * np.sin(np.pi * ((notes["step"] / spec.bar_steps) % 4) / 4)
     level = np.array(ROLE_VELOCITY, np.float64)[notes["role"]] - 10.0 * notes["early"]
     raw = level + accent + phrase + rng.normal(0.0, 5.0, len(accent))
-    return np.clip(np.rint(raw), 20, 120).astype(np.int64)
+    velocities: NDArray[np.int64] = np.clip(np.rint(raw), 20, 120).astype(np.int64)
+    return velocities
 
 
 def _pedal(spec: TakeSpec, steps: np.ndarray, ticks: np.ndarray, end_tick: int, tick_s: float,
@@ -539,18 +548,47 @@ def _check(take: DemoTake) -> None:
         problems.append("near-ambiguous notes other than the planned ones")
     if len(set(zip(take.ticks.tolist(), take.pitches.tolist(), strict=True))) != len(take.ticks):
         problems.append("two notes of one key at one tick")
-    if np.any((take.pitches < 21) | (take.pitches > 108)):
+    if np.any((take.pitches < LOWEST_MIDI_PITCH) | (take.pitches > HIGHEST_MIDI_PITCH)):
         problems.append("a note outside the 88 keys")
     if problems:
         raise RuntimeError(f"{spec.take_id}: " + "; ".join(problems))
 
 
-def truth(take: DemoTake) -> dict:
+class TruthNote(TypedDict):
+    """One note of a truth file: what was played and the grid step it was meant for."""
+
+    pitch: int
+    velocity: int
+    step: int
+    offset: float
+    onset_s: float
+    duration_s: float
+
+
+class Truth(TypedDict):
+    """A take's ``.truth.json``: its labels, true tempo, grid and latency, and every note."""
+
+    synthetic: bool
+    generator: str
+    seed: int
+    recording_id: str
+    file_name: str
+    labelled_bpm: str
+    labelled_key: str
+    true_bpm: float
+    steps_per_beat: int
+    beats_per_bar: int
+    latency_ms: float
+    grid_shift_steps: int
+    notes: list[TruthNote]
+
+
+def truth(take: DemoTake) -> Truth:
     """The ground-truth record of a take (notes in file order: by onset tick, then pitch)."""
     spec = take.spec
     onsets = take.ticks * take.tick_s
     durations = (take.end_ticks - take.ticks) * take.tick_s
-    notes = [
+    notes: list[TruthNote] = [
         {"pitch": int(p), "velocity": int(v), "step": int(s), "offset": _num(o), "onset_s": _num(t),
          "duration_s": _num(d)}
         for p, v, s, o, t, d in zip(take.pitches, take.velocities, take.steps, take.offsets, onsets,
@@ -577,16 +615,17 @@ def truth_path(midi_path: Path) -> Path:
 
 def write_midi(take: DemoTake, path: Path) -> None:
     """One piano track like a DAW export: name, program 0, one tempo, one 4/4, notes and CC64."""
-    import symusic
+    # symusic.Score(…), .Track(…), .Note(…) dispatch to these tick classes; naming them gives typed objects
+    from symusic.core import ControlChangeTick, NoteTick, ScoreTick, TempoTick, TimeSignatureTick, TrackTick
 
-    score = symusic.Score(TICKS_PER_BEAT)
-    score.tempos.append(symusic.Tempo(0, mspq=round(60_000_000 / take.spec.tempo_qpm)))
-    score.time_signatures.append(symusic.TimeSignature(0, BEATS_PER_BAR, 4))
-    track = symusic.Track(TRACK_NAME, 0, False)
+    score = ScoreTick(TICKS_PER_BEAT)
+    score.tempos.append(TempoTick(0, mspq=round(60_000_000 / take.spec.tempo_qpm)))
+    score.time_signatures.append(TimeSignatureTick(0, BEATS_PER_BAR, 4))
+    track = TrackTick(TRACK_NAME, 0, False)
     for t, e, p, v in zip(take.ticks, take.end_ticks, take.pitches, take.velocities, strict=True):
-        track.notes.append(symusic.Note(int(t), int(e - t), int(p), int(v)))
+        track.notes.append(NoteTick(int(t), int(e - t), int(p), int(v)))
     for t, v in zip(take.pedal_ticks, take.pedal_values, strict=True):
-        track.controls.append(symusic.ControlChange(int(t), SUSTAIN_CC, int(v)))
+        track.controls.append(ControlChangeTick(int(t), SUSTAIN_CC, int(v)))
     score.tracks.append(track)
     path.parent.mkdir(parents=True, exist_ok=True)
     score.dump_midi(str(path))
@@ -636,8 +675,8 @@ def write_demo(folder: Path, takes: tuple[TakeSpec, ...] = TAKES) -> list[Path]:
     for spec in takes:
         take = generate_take(spec)
         midi = folder / spec.file_name
-        write_atomic(midi, lambda temp, take=take: write_midi(take, temp))
-        write_atomic(truth_path(midi), lambda temp, take=take: write_truth(take, temp))
+        write_atomic(midi, partial(write_midi, take))
+        write_atomic(truth_path(midi), partial(write_truth, take))
         written += [midi, truth_path(midi)]
     by_name = {spec.file_name: spec for spec in takes}
     rows = [

@@ -87,7 +87,8 @@ def _urlopen_read(url: str, limit: int, timeout: float) -> bytes:
     """GET ``url`` and read at most ``limit`` bytes; the socket timeout bounds each wait."""
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     with urllib.request.urlopen(request, timeout=timeout) as response:
-        return response.read(limit)
+        data: bytes = response.read(limit)  # typeshed types urlopen's response as Any
+        return data
 
 
 def _describe_url_error(exc: BaseException, url: str, timeout: float) -> tuple[str, bool]:

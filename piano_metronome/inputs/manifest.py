@@ -14,6 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from piano_metronome.inputs.midi import RecordingError
 
@@ -165,8 +166,12 @@ class ManifestProblem:
         return f"{name} line {self.line}: {self.reason}"
 
 
-def _parse_record(record: dict, line: int, manifest: str, seen: dict[str, int]) -> ManifestRow | ManifestProblem:
-    """One CSV record → a row, or the problem that makes it unusable (so the others still build)."""
+def _parse_record(record: dict[str, Any], line: int, manifest: str,
+                  seen: dict[str, int]) -> ManifestRow | ManifestProblem:
+    """One CSV record → a row, or the problem that makes it unusable (so the others still build).
+
+    ``record`` is a ``csv.DictReader`` row: strings, and None in the fields a short line leaves out.
+    """
     try:
         row = ManifestRow(**{**{c: record[c] for c in MANIFEST_COLUMNS},
                              "size": int(record["size"]),

@@ -10,10 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from piano_metronome.constants import HIGHEST_MIDI_PITCH, LOWEST_MIDI_PITCH, SUSTAIN_CC
+
+if TYPE_CHECKING:
+    from symusic.core import ScoreTick
 
 MAX_EVENTS = 1_000_000
 #: Larger files are refused before parsing, so a huge file costs neither time nor memory (a MIDI
@@ -44,16 +49,20 @@ class TempoMap:
     def change_seconds(self) -> np.ndarray:
         """Seconds at each tempo change: the running sum of each segment's length."""
         seg_beats = np.diff(self.change_ticks) / self.ticks_per_beat
-        return np.concatenate([[0.0], np.cumsum(seg_beats * 60.0 / self.qpm[:-1])]) + (
+        seconds: NDArray[np.float64] = np.concatenate([[0.0], np.cumsum(seg_beats * 60.0 / self.qpm[:-1])]) + (
             self.change_ticks[0] / self.ticks_per_beat * 60.0 / self.qpm[0]
         )
+        return seconds
 
     def ticks_to_seconds(self, ticks: np.ndarray) -> np.ndarray:
         """Convert tick positions to seconds, piecewise-linear over the tempo segments."""
         ticks = np.asarray(ticks, dtype=np.float64)
         seg = np.clip(np.searchsorted(self.change_ticks, ticks, side="right") - 1, 0, None)
         start_s = self.change_seconds
-        return start_s[seg] + (ticks - self.change_ticks[seg]) / self.ticks_per_beat * 60.0 / self.qpm[seg]
+        seconds: NDArray[np.float64] = (
+            start_s[seg] + (ticks - self.change_ticks[seg]) / self.ticks_per_beat * 60.0 / self.qpm[seg]
+        )
+        return seconds
 
     def beats_to_seconds(self, beats: np.ndarray) -> np.ndarray:
         """Seconds at (fractional) beat positions counted from tick 0."""
@@ -64,7 +73,10 @@ class TempoMap:
         seconds = np.asarray(seconds, dtype=np.float64)
         start_s = self.change_seconds
         seg = np.clip(np.searchsorted(start_s, seconds, side="right") - 1, 0, None)
-        return self.change_ticks[seg] / self.ticks_per_beat + (seconds - start_s[seg]) * self.qpm[seg] / 60.0
+        beats: NDArray[np.float64] = (
+            self.change_ticks[seg] / self.ticks_per_beat + (seconds - start_s[seg]) * self.qpm[seg] / 60.0
+        )
+        return beats
 
 
 @dataclass(frozen=True)
@@ -119,7 +131,7 @@ def read_midi(path: str | Path, click: ClickSpec | None = None) -> Performance:
 
 def parse_midi_bytes(data: bytes, name: str, click: ClickSpec | None = None) -> Performance:
     """Parse MIDI bytes; every failure becomes a one-line :class:`RecordingError`."""
-    import symusic
+    from symusic.core import ScoreTick
 
     if len(data) == 0:
         raise RecordingError(name, "empty file")
@@ -129,7 +141,7 @@ def parse_midi_bytes(data: bytes, name: str, click: ClickSpec | None = None) -> 
         raise RecordingError(name, f"file too large ({len(data):,} bytes > {MAX_FILE_BYTES:,})")
     _check_chunks(data, name)
     try:
-        score = symusic.Score.from_midi(data)
+        score = ScoreTick.from_midi(data)  # what symusic.Score.from_midi(data) dispatches to: ticks
     except Exception as exc:  # symusic raises plain RuntimeError/ValueError on damaged files
         raise RecordingError(name, f"damaged or truncated MIDI ({str(exc).splitlines()[0][:120]})") from None
     events = sum(t.note_num() + len(t.controls) for t in score.tracks)
@@ -162,7 +174,7 @@ def _check_chunks(data: bytes, name: str) -> None:
         pos += 8 + length
 
 
-def _tempo_map(score, name: str) -> TempoMap:
+def _tempo_map(score: ScoreTick, name: str) -> TempoMap:
     """The file's tempo map; the MIDI default (120 qpm) when it states none, marked implicit."""
     tpq = int(score.ticks_per_quarter)
     if tpq <= 0:
@@ -179,7 +191,7 @@ def _tempo_map(score, name: str) -> TempoMap:
     return TempoMap(tpq, ticks, qpm, explicit=True)
 
 
-def _meter(score, name: str) -> tuple[int, int]:
+def _meter(score: ScoreTick, name: str) -> tuple[int, int]:
     """Beats per bar (in quarter notes) and how many meter changes follow the first."""
     sigs = sorted({(int(t.time), int(t.numerator), int(t.denominator)) for t in score.time_signatures})
     if not sigs:
@@ -193,12 +205,14 @@ def _meter(score, name: str) -> tuple[int, int]:
     return num, changes
 
 
-def _performance_from_score(score, name: str, click: ClickSpec | None) -> Performance:
+def _performance_from_score(score: ScoreTick, name: str, click: ClickSpec | None) -> Performance:
     """Collect notes and pedal from every non-drum, non-click track, in float64 seconds."""
     tempo_map = _tempo_map(score, name)
     beats_per_bar, meter_changes = _meter(score, name)
     excluded: dict[str, int] = {}
-    parts, pedal_parts, click_times = [], [], None
+    parts: list[dict[str, NDArray[Any]]] = []
+    pedal_parts: list[tuple[NDArray[Any], NDArray[Any]]] = []
+    click_times: NDArray[np.float64] | None = None
     for index, track in enumerate(score.tracks):
         notes = track.notes.numpy()
         if click is not None and (track.name == click.track or index == click.track):

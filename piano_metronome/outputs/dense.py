@@ -7,7 +7,7 @@ batch: the flat cell index of every hit is ``window · S · 88 + step · 88 + ke
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from piano_metronome.outputs.schema import NUM_KEYS
+from piano_metronome.constants import NUM_KEYS
 
 NUM_SIGNATURES = 12
 
@@ -163,7 +163,7 @@ def dense_arrays(batch: Any, num_steps: int | None = None) -> dict[str, np.ndarr
 
 
 def iter_dense(dataset: Any, batch_size: int = 64, num_steps: int | None = None,
-               decoder: DenseDecoder | None = None):
+               decoder: DenseDecoder | None = None) -> Iterator[dict[str, np.ndarray]]:
     """Dense batches over a whole ``datasets.Dataset`` (or Arrow table), in order.
 
     Small batches keep the reused buffers in cache (64 windows ≈ 4 MB); the arrays of each
@@ -180,7 +180,7 @@ def iter_dense(dataset: Any, batch_size: int = 64, num_steps: int | None = None,
         yield decoder.write(hits, first, min(first + batch_size, table.num_rows))
 
 
-def torch_collate(rows: list[dict]) -> dict[str, Any]:
+def torch_collate(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """A ``torch.utils.data.DataLoader`` collate: rows of the dataset → dense torch tensors.
 
     ``DataLoader(ds["train"], batch_size=32, collate_fn=torch_collate)`` gives batches of ``H``,

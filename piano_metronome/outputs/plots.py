@@ -9,12 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from matplotlib.figure import Figure
+
+from piano_metronome.constants import LOWEST_MIDI_PITCH
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.colors import Colormap, Normalize
 
 SUBSET_COLOURS = {"d1": "#1f77b4", "d2": "#ff7f0e", "demo": "#7f7f7f"}
 SUBDIVISION_NAMES = {4: ("", "e", "&", "a"), 2: ("", "&"), 3: ("", "trip", "let"), 1: ("",)}
@@ -36,18 +42,21 @@ def _subsets(table: pa.Table) -> list[str]:
 def _per_note(table: pa.Table, column: str) -> np.ndarray:
     """A per-window column repeated once per hit, aligned with the flattened ``note_*`` lists."""
     lengths = pc.list_value_length(table["note_step"]).to_numpy(zero_copy_only=False)
-    return np.repeat(table[column].to_numpy(zero_copy_only=False), lengths)
+    repeated: np.ndarray = np.repeat(table[column].to_numpy(zero_copy_only=False), lengths)
+    return repeated
 
 
 def _flat(table: pa.Table, column: str) -> np.ndarray:
     """A ``note_*`` list column flattened to one value per hit."""
-    return pc.list_flatten(table[column]).to_numpy(zero_copy_only=False)
+    flat: np.ndarray = pc.list_flatten(table[column]).to_numpy(zero_copy_only=False)
+    return flat
 
 
 def offsets_ms(windows: pa.Table) -> np.ndarray:
     """Every hit's offset in milliseconds: steps × (60000 / bpm / steps_per_beat), positive = late."""
     step_ms = 60000.0 / _per_note(windows, "bpm").astype(np.float64) / _per_note(windows, "steps_per_beat")
-    return _flat(windows, "note_offset").astype(np.float64) * step_ms
+    offsets: np.ndarray = _flat(windows, "note_offset").astype(np.float64) * step_ms
+    return offsets
 
 
 def offset_histogram(windows: pa.Table) -> Figure:
@@ -173,13 +182,13 @@ def _pitch_name(midi: int) -> str:
     return ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")[midi % 12] + str(midi // 12 - 1)
 
 
-def _roll_notes(ax, row: Mapping[str, Any], spb: int, cmap, norm) -> tuple[int, int]:
+def _roll_notes(ax: Axes, row: Mapping[str, Any], spb: int, cmap: Colormap, norm: Normalize) -> tuple[int, int]:
     """Draw each hit as a bar from its played time for its duration; return the pitch range."""
     from matplotlib.collections import PolyCollection
 
     step = np.asarray(row["note_step"], dtype=np.float64)
     offset = np.asarray(row["note_offset"], dtype=np.float64)
-    pitch = np.asarray(row["note_key"], dtype=np.int64) + 21
+    pitch = np.asarray(row["note_key"], dtype=np.int64) + LOWEST_MIDI_PITCH
     start, dur = (step + offset) / spb, np.asarray(row["note_duration"], dtype=np.float64) / spb
     velocity = np.asarray(row["note_velocity"], dtype=np.float64)
     boxes = [[(s, p - 0.4), (s + d, p - 0.4), (s + d, p + 0.4), (s, p + 0.4)]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from piano_metronome.outputs.build import CHECKSUM_FILE
+from piano_metronome.outputs.layout import CHECKSUM_FILE
 
 REQUIRED = ("README.md", CHECKSUM_FILE)
 

@@ -19,15 +19,18 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import NDArray
 
-from piano_metronome.outputs.schema import NUM_KEYS
+from piano_metronome.constants import LOWEST_MIDI_PITCH, MAX_MIDI_VALUE, NUM_KEYS, SUSTAIN_CC
+
+if TYPE_CHECKING:
+    from symusic.core import ScoreTick
 
 TICKS_PER_BEAT = 960
-SUSTAIN_CC = 64
-PIANO_LOW = 21  # MIDI pitch of key 0 (A0)
+PIANO_LOW = LOWEST_MIDI_PITCH  # kept for model/humanize.py until it imports constants
 MARKER_PREFIX = "piano-metronome "
 
 
@@ -77,13 +80,15 @@ class RenderSpec:
         """The latency in ticks at each (fractional) step: ms → beats at the local tempo."""
         seg = np.searchsorted(np.asarray(self.tempo_steps), np.floor(steps), side="right") - 1
         bpm = np.asarray(self.tempo_bpm, dtype=np.float64)[np.clip(seg, 0, None)]
-        return self.latency_ms / 1000.0 * bpm / 60.0 * TICKS_PER_BEAT
+        ticks: NDArray[np.float64] = self.latency_ms / 1000.0 * bpm / 60.0 * TICKS_PER_BEAT
+        return ticks
 
 
 def _ticks(spec: RenderSpec, steps: np.ndarray) -> np.ndarray:
     """Ticks (before the lead-in) of fractional step positions, latency included, rounded."""
     steps = np.asarray(steps, dtype=np.float64)
-    return np.rint(steps * spec.ticks_per_step + spec.latency_ticks(steps)).astype(np.int64)
+    ticks: NDArray[np.int64] = np.rint(steps * spec.ticks_per_step + spec.latency_ticks(steps)).astype(np.int64)
+    return ticks
 
 
 def _onset_ticks(spec: RenderSpec, step: np.ndarray, offset: np.ndarray) -> np.ndarray:
@@ -100,7 +105,8 @@ def _onset_ticks(spec: RenderSpec, step: np.ndarray, offset: np.ndarray) -> np.n
     position = (ticks - spec.latency_ticks(step + offset)) / spec.ticks_per_step - step
     alone = np.abs(offset) <= 0.5 + 1e-6
     ticks = np.where(alone & (position >= 0.5 - 1e-6), ticks - 1, ticks)
-    return np.where(alone & (position <= -0.5 + 1e-6), ticks + 1, ticks)
+    moved: NDArray[np.int64] = np.where(alone & (position <= -0.5 + 1e-6), ticks + 1, ticks)
+    return moved
 
 
 def _pedal_ticks(spec: RenderSpec, steps: np.ndarray) -> np.ndarray:
@@ -113,7 +119,8 @@ def _pedal_ticks(spec: RenderSpec, steps: np.ndarray) -> np.ndarray:
     """
     exact = np.asarray(steps, dtype=np.float64) * spec.ticks_per_step + spec.latency_ticks(steps)
     early = np.floor(exact - 0.5).astype(np.int64)
-    return np.where(exact >= 0, np.maximum(early, 0), early)
+    ticks: NDArray[np.int64] = np.where(exact >= 0, np.maximum(early, 0), early)
+    return ticks
 
 
 def _pedal_changes(pedal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -135,9 +142,18 @@ def _lead_in(spec: RenderSpec, earliest_tick: int) -> int:
     return spec.lead_in_beats
 
 
-def render_hits(hits: Hits, spec: RenderSpec, pedal: np.ndarray | None = None):
-    """A ``symusic.Score`` (one piano track) of sparse hits and a per-step pedal."""
-    import symusic
+def render_hits(hits: Hits, spec: RenderSpec, pedal: np.ndarray | None = None) -> ScoreTick:
+    """A ``symusic.Score`` (one piano track, in ticks) of sparse hits and a per-step pedal."""
+    # symusic.Score(…), .Track(…), .Note(…) dispatch to these tick classes; naming them gives typed objects
+    from symusic.core import (
+        ControlChangeTick,
+        NoteTick,
+        ScoreTick,
+        TempoTick,
+        TextMetaTick,
+        TimeSignatureTick,
+        TrackTick,
+    )
 
     onset = _onset_ticks(spec, hits.step, hits.offset)
     end = np.maximum(_ticks(spec, hits.step + hits.offset + hits.duration), onset + 1)
@@ -146,30 +162,31 @@ def render_hits(hits: Hits, spec: RenderSpec, pedal: np.ndarray | None = None):
     earliest = int(min(onset.min(initial=0), p_ticks.min(initial=0)))
     lead_beats = _lead_in(spec, earliest)
     lead = lead_beats * TICKS_PER_BEAT
-    score = symusic.Score(TICKS_PER_BEAT)
-    score.time_signatures.append(symusic.TimeSignature(0, spec.beats_per_bar, 4))
+    score = ScoreTick(TICKS_PER_BEAT)
+    score.time_signatures.append(TimeSignatureTick(0, spec.beats_per_bar, 4))
     for i, (step, bpm) in enumerate(zip(spec.tempo_steps, spec.tempo_bpm, strict=True)):
         if i == 0 or bpm != spec.tempo_bpm[i - 1]:
-            score.tempos.append(symusic.Tempo(0 if i == 0 else lead + step * spec.ticks_per_step, qpm=float(bpm)))
-    track = symusic.Track(name="piano", program=0)
+            score.tempos.append(TempoTick(0 if i == 0 else lead + step * spec.ticks_per_step, qpm=float(bpm)))
+    track = TrackTick("piano", 0, False)
     order = np.lexsort((hits.key, onset))
     for i in order:
-        track.notes.append(symusic.Note(int(lead + onset[i]), int(end[i] - onset[i]),
-                                        int(hits.key[i]) + PIANO_LOW, int(hits.velocity[i])))
+        track.notes.append(NoteTick(int(lead + onset[i]), int(end[i] - onset[i]),
+                                    int(hits.key[i]) + LOWEST_MIDI_PITCH, int(hits.velocity[i])))
     for tick, value in zip(p_ticks, p_values, strict=True):
-        track.controls.append(symusic.ControlChange(int(lead + tick), SUSTAIN_CC, int(value)))
+        track.controls.append(ControlChangeTick(int(lead + tick), SUSTAIN_CC, int(value)))
     score.tracks.append(track)
     info = {**spec.meta, "steps_per_beat": spec.steps_per_beat, "ticks_per_step": spec.ticks_per_step,
             "lead_in_beats": lead_beats, "lead_in_ticks": lead, "latency_ms": spec.latency_ms}
-    score.markers.append(symusic.TextMeta(0, MARKER_PREFIX + json.dumps(info, sort_keys=True)))
+    score.markers.append(TextMetaTick(0, MARKER_PREFIX + json.dumps(info, sort_keys=True)))
     return score
 
 
-def read_render_info(score) -> dict[str, Any] | None:
+def read_render_info(score: ScoreTick) -> dict[str, Any] | None:
     """The JSON a rendered file carries in its tick-0 marker (lead-in, grid, latency), or None."""
     for marker in score.markers:
         if marker.text.startswith(MARKER_PREFIX):
-            return json.loads(marker.text[len(MARKER_PREFIX):])
+            info: dict[str, Any] = json.loads(marker.text[len(MARKER_PREFIX):])  # render_hits writes an object
+            return info
     return None
 
 
@@ -184,7 +201,8 @@ def _window_hits(row: Mapping[str, Any], first_step: int = 0) -> Hits:
     )
 
 
-def render_window(row: Mapping[str, Any], *, apply_latency: bool = False, lead_in_beats: int | None = None):
+def render_window(row: Mapping[str, Any], *, apply_latency: bool = False,
+                  lead_in_beats: int | None = None) -> ScoreTick:
     """One window (a dataset row as a dict) → ``symusic.Score`` at the window's BPM.
 
     ``apply_latency`` adds the recording's measured latency back (the player's own timing
@@ -202,7 +220,7 @@ def render_window(row: Mapping[str, Any], *, apply_latency: bool = False, lead_i
 
 
 def render_recording(rows: Sequence[Mapping[str, Any]], *, apply_latency: bool = False,
-                     lead_in_beats: int | None = None):
+                     lead_in_beats: int | None = None) -> ScoreTick:
     """Every window of one recording, each at its ``start_step``, as one file (step 0 = first bar line).
 
     Overlapping windows (a hop shorter than the window) hold the same notes twice; each
@@ -234,7 +252,7 @@ def render_recording(rows: Sequence[Mapping[str, Any]], *, apply_latency: bool =
 def render_performance(H: np.ndarray, O: np.ndarray, V: np.ndarray, bpm: float, steps_per_beat: int, *,
                        durations: np.ndarray | float = 1.0, pedal: np.ndarray | None = None,
                        latency_ms: float = 0.0, beats_per_bar: int = 4, threshold: float = 0.5,
-                       lead_in_beats: int | None = None):
+                       lead_in_beats: int | None = None) -> ScoreTick:
     """Dense model output (``H``, ``O``, ``V`` of shape (steps, 88)) → ``symusic.Score``.
 
     A hit is a cell with ``H > threshold`` (H may be a probability); its offset is ``O`` in
@@ -248,8 +266,8 @@ def render_performance(H: np.ndarray, O: np.ndarray, V: np.ndarray, bpm: float, 
                          f"got {hit.shape}, {offset.shape}, {velocity.shape}")
     step, key = np.nonzero(hit > threshold)
     dur = np.broadcast_to(np.asarray(durations, dtype=np.float64), hit.shape)[step, key]
-    hits = Hits(step=step, key=key, offset=offset[step, key],
-                velocity=np.clip(np.rint(velocity[step, key] * 127), 1, 127).astype(np.int64), duration=dur)
+    midi_velocity = np.clip(np.rint(velocity[step, key] * MAX_MIDI_VALUE), 1, MAX_MIDI_VALUE).astype(np.int64)
+    hits = Hits(step=step, key=key, offset=offset[step, key], velocity=midi_velocity, duration=dur)
     spec = RenderSpec(steps_per_beat=steps_per_beat, tempo_bpm=(float(bpm),), beats_per_bar=beats_per_bar,
                       latency_ms=latency_ms, lead_in_beats=lead_in_beats, meta={"source": "model output"})
     return render_hits(hits, spec, pedal)

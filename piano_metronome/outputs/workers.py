@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from piano_metronome.inputs.manifest import ManifestRow
 from piano_metronome.processing.align import AlignmentReport
@@ -58,13 +59,13 @@ def partition(rows: list[ManifestRow], jobs: int) -> list[list[ManifestRow]]:
     return [g for g in groups if g]
 
 
-def result_to_json(result: RecordingResult) -> dict:
+def result_to_json(result: RecordingResult) -> dict[str, Any]:
     """A result as plain JSON values (the aligned performance is not sent: it lives in the spools)."""
     return {"row": asdict(result.row), "report": asdict(result.report),
             "input_warnings": list(result.input_warnings), "input_warning_kinds": list(result.input_warning_kinds)}
 
 
-def result_from_json(data: dict) -> RecordingResult:
+def result_from_json(data: dict[str, Any]) -> RecordingResult:
     """Inverse of :func:`result_to_json`."""
     return RecordingResult(ManifestRow(**data["row"]), None, AlignmentReport(**data["report"]),
                            tuple(data["input_warnings"]), tuple(data["input_warning_kinds"]))
