@@ -197,24 +197,27 @@ def test_each_bad_file_gets_its_reason(built: Built, name: str) -> None:
     row = built.recordings[recording_id]
     if case.outcome == "rejected":
         assert row["status"] == "rejected"
-        assert case.reason in built.report["rejected"][recording_id]
+        reported = built.report["rejected"][recording_id]
+        assert case.reason in reported["reason"] and reported["kind"] == case.kind
         assert case.reason in row["reason"] and row["reason_kind"] == case.kind
-        _console_line(built, "rejected", case.file_name, case.reason)
+        _console_line(built, "rejected", f"({case.kind})", case.file_name, case.reason)
     else:
         assert row["status"] == "ok", row["reason"]
         assert row["windows"] > 0
         assert recording_id in built.windows["recording_id"].to_pylist()
     if case.outcome == "warning":
-        assert any(case.reason in w for w in built.report["input_warnings"][recording_id])
+        assert any(case.reason in w["text"] and w["kind"] == case.kind
+                   for w in built.report["input_warnings"][recording_id])
         assert case.kind in row["warning_kinds"]
-        _console_line(built, "warning", case.file_name, case.reason)
+        _console_line(built, "warning", f"({case.kind})", case.file_name, case.reason)
 
 
 @pytest.mark.parametrize("name", list(BROKEN_ROWS))
 def test_each_bad_manifest_row_gets_its_reason(built: Built, name: str) -> None:
     _, outcome, reason = BROKEN_ROWS[name]
     if outcome == "rejected":
-        assert reason in built.report["rejected"]["demo/ghost"]
+        assert reason in built.report["rejected"]["demo/ghost"]["reason"]
+        assert built.report["rejected"]["demo/ghost"]["kind"] == RejectionKind.FILE_MISSING
         assert built.recordings["demo/ghost"]["reason_kind"] == RejectionKind.FILE_MISSING
         _console_line(built, "rejected", "ghost_100_C.mid", reason)
     else:

@@ -176,6 +176,23 @@ def test_accounting_against_the_windows(tmp_path: Path, demo_dataset: Path) -> N
     assert any(line.startswith(f"recording {second}") and "notes_input" in line for line in found["accounting"])
 
 
+def test_kinds_out_of_their_enums_or_out_of_step(tmp_path: Path, demo_dataset: Path) -> None:
+    root = copy_of(demo_dataset, tmp_path)
+    rows = read(root / RECORDINGS).to_pylist()
+    rows[0]["warning_kinds"] = [*rows[0]["warning_kinds"], "made_up_kind"]
+    rows[1]["reason_kind"] = "file_missing"  # an accepted recording with a rejection kind
+    write(root / RECORDINGS, pa.Table.from_pylist(rows, schema=read(root / RECORDINGS).schema))
+    write_checksums(root)
+    found = failures(validate_dataset(root))
+    assert list(found) == ["accounting"]
+    first, second = rows[0]["recording_id"], rows[1]["recording_id"]
+    assert f"recording {first}: warning_kinds: 'made_up_kind' is not a WarningKind" in found["accounting"]
+    assert any(line.startswith(f"recording {first}") and "warning_kinds" in line and "warnings but" in line
+               for line in found["accounting"])
+    assert any(line.startswith(f"recording {second}: reason_kind 'file_missing' does not match status 'ok'")
+               for line in found["accounting"])
+
+
 def test_changed_schema_metadata(tmp_path: Path, demo_dataset: Path) -> None:
     root = copy_of(demo_dataset, tmp_path)
     table = read(root / TRAIN)
@@ -307,7 +324,7 @@ def test_raw_damage_is_named(raw_copy: Path) -> None:
     assert report.exit_code == 1
     found = failures(report)
     assert found["sha256"] == [f"demo/da_100_C.mid: {report.checks[3].problems[0].what}"]
-    assert found["files present"][0].startswith("demo/db_84_Am.mid: missing")
+    assert found["files present"][0].startswith("demo/db_84_Am.mid: file missing")
     assert found["manifest"][0].startswith("demo/manifest.csv line 6: recording id 'demo/dd' repeats")
     unlisted = next(c for c in report.checks if c.name == "unlisted files")
     assert [p.where for p in unlisted.problems] == ["demo/zz_90_G.mid"] and unlisted.status == "warn"

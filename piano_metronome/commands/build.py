@@ -43,6 +43,9 @@ def build(
     hop_steps: int = typer.Option(None, help="Steps between window starts (default: window steps, no overlap)."),
     latency: str = typer.Option("robust", help="Latency removal: 'robust' (per-recording median), 'none', or ms."),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 if any recording is rejected."),
+    skip_broken: bool = typer.Option(False, "--skip-broken", help="A file that hits a bug in this program (not bad "
+                                     "input) stops the build with exit code 3, naming it; with this flag it is "
+                                     "recorded as an internal_error rejection and the others are built."),
     name: str = typer.Option(None, "--name", help="Also make the build loadable as load_dataset(NAME) from any "
                              "folder, offline (written into the datasets cache; see README 'Load by name'). "
                              "Default: piano_metronome for the project's own raw_midi/, none for other --raw "
@@ -57,19 +60,25 @@ def build(
     Without the corpus it builds the synthetic `demo` config.
 
     Exit codes: 0 built; 1 built but recordings were rejected and --strict was given;
-    2 bad arguments, a refused --out, or nothing to build.
+    2 bad arguments, a refused --out, or nothing to build; 3 a file hit a bug (nothing written;
+    please report it with that file, or build the others with --skip-broken).
     """
     from piano_metronome.outputs.build import BuildError, run_build
+    from piano_metronome.processing.pipeline import AlignmentBugError
     from piano_metronome.safety import OverwriteError, refused_exit
 
     options = align_options(window_steps, hop_steps, parse_latency(latency))
     err = console()
     try:
-        summary = run_build(raw, out, config or None, corpus, options, num_proc, ConsoleProgress(err), jobs)
+        summary = run_build(raw, out, config or None, corpus, options, num_proc, ConsoleProgress(err), jobs,
+                            skip_broken)
     except BuildError as exc:
         raise fail(str(exc)) from None
     except OverwriteError as exc:
         raise refused_exit(exc) from None
+    except AlignmentBugError as bug:
+        typer.echo(f"error: {bug} (nothing was written; --skip-broken builds the other files)", err=True)
+        raise typer.Exit(3) from None
     print_summary(summary, result_console())
     typer.echo(load_line(out, register_name(raw, name)))
     if strict and summary.rejected:
@@ -145,10 +154,11 @@ class ConsoleProgress(BuildProgress):
         """A rejection or warning, printed as it is collected."""
         from rich.markup import escape
 
+        path = escape(result.report.path)
         if not result.ok:
-            self.console.print(f"[red]rejected[/] {escape(result.report.path)}: {escape(result.report.reason)}")
-        for warning in result.input_warnings:
-            self.console.print(f"[yellow]warning[/] {escape(result.report.path)}: {escape(warning)}")
+            self.console.print(f"[red]rejected[/] ({result.report.reason_kind}) {path}: {escape(result.report.reason)}")
+        for kind, warning in zip(result.input_warning_kinds, result.input_warnings, strict=True):
+            self.console.print(f"[yellow]warning[/] ({kind}) {path}: {escape(warning)}")
 
     def finished(self) -> None:
         """Remove the bar."""
@@ -177,7 +187,7 @@ def print_summary(summary: BuildSummary, err: Console) -> None:
     if summary.rejected:
         err.print(f"[red]{len(summary.rejected)} recording(s) rejected[/] (see build_report.json):")
         for result in summary.rejected:
-            err.print(f"  {escape(result.report.path)}: {escape(result.report.reason)}")
+            err.print(f"  ({result.report.reason_kind}) {escape(result.report.path)}: {escape(result.report.reason)}")
     if summary.manifest_problems:
         err.print(f"[red]{len(summary.manifest_problems)} manifest row(s) skipped[/] (see build_report.json):")
         for problem in summary.manifest_problems:

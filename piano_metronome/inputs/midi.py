@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from piano_metronome.constants import HIGHEST_MIDI_PITCH, LOWEST_MIDI_PITCH, SUSTAIN_CC
+from piano_metronome.kinds import DropReason
 
 if TYPE_CHECKING:
     from symusic.core import ScoreTick
@@ -221,7 +222,7 @@ def _performance_from_score(score: ScoreTick, name: str, click: ClickSpec | None
             continue
         if track.is_drum:
             if len(notes["pitch"]):
-                excluded["drum_channel"] = excluded.get("drum_channel", 0) + len(notes["pitch"])
+                excluded[DropReason.DRUM_CHANNEL.value] = excluded.get(DropReason.DRUM_CHANNEL.value, 0) + len(notes["pitch"])
             continue
         parts.append(notes)
         controls = track.controls.numpy()
@@ -233,7 +234,7 @@ def _performance_from_score(score: ScoreTick, name: str, click: ClickSpec | None
            ("time", "duration", "pitch", "velocity")}
     in_range = (cat["pitch"] >= LOWEST_MIDI_PITCH) & (cat["pitch"] <= HIGHEST_MIDI_PITCH)
     if (~in_range).any():
-        excluded["outside_piano_range"] = int((~in_range).sum())
+        excluded[DropReason.OUTSIDE_PIANO_RANGE.value] = int((~in_range).sum())
     cat = {k: v[in_range] for k, v in cat.items()}
     if len(cat["time"]) == 0:
         reason = "no notes" + (f" on the 88 piano keys ({sum(excluded.values())} excluded)" if excluded else "")

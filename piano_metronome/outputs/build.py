@@ -49,6 +49,7 @@ class BuildSummary:
     config_subsets: dict[str, tuple[str, ...]] = field(default_factory=dict)
     results: list[RecordingResult] = field(default_factory=list)
     manifest_problems: list[str] = field(default_factory=list)
+    skip_broken: bool = False  # files that hit a bug were recorded as rejections instead of stopping the build
 
     @property
     def rejected(self) -> list[RecordingResult]:
@@ -72,30 +73,36 @@ def aligned_of(result: RecordingResult) -> AlignedPerformance:
 
 def process_all(rows: list[ManifestRow], sources: list[Path], options: AlignOptions,
                 progress: Callable[[RecordingResult], None] | None = None,
-                spool_dir: Path | None = None) -> list[RecordingResult]:
+                spool_dir: Path | None = None, skip_broken: bool = False) -> list[RecordingResult]:
     """Align every row once; stream its windows to a spool file per subset and split.
 
     Only the reports stay in memory, so peak memory hardly grows with the corpus; the builder
     then reads the spools (``all`` reads the ``d1`` and ``d2`` ones) instead of aligning again.
+    A bug met on one file (:class:`AlignmentBugError`) stops everything, unless ``skip_broken``
+    asks to record that file as an ``internal_error`` rejection and go on.
     """
     from dataclasses import replace
 
     from piano_metronome.outputs.tables import window_schema, windows_table
-    from piano_metronome.processing.pipeline import clear_cache
+    from piano_metronome.processing.pipeline import AlignmentBugError, broken
 
     writers: dict[tuple[str, str], pa.ipc.RecordBatchStreamWriter] = {}
     results = []
     try:
         for row in rows:
-            result = process_row(row, sources, options)
+            try:
+                result = process_row(row, sources, options)
+            except AlignmentBugError as bug:
+                if not skip_broken:
+                    raise
+                result = broken(bug)
             if spool_dir is not None and result.ok and result.report.windows:
                 key = (row.subset, row.split)
                 if key not in writers:
                     spool_dir.mkdir(parents=True, exist_ok=True)
                     writers[key] = pa.ipc.new_stream(str(spool_path(spool_dir, *key)), window_schema())
                 writers[key].write_table(windows_table(aligned_of(result), options))
-            results.append(replace(result, aligned=None))
-            clear_cache()  # the aligned performance is not needed again: free it now
+            results.append(replace(result, aligned=None))  # the aligned notes are in the spool: free them
             if progress:
                 progress(result)
     finally:
@@ -162,11 +169,15 @@ def write_build_report(summary: BuildSummary, options: AlignOptions, out: Path) 
         "configs": summary.configs,
         "config_subsets": {c: list(s) for c, s in summary.config_subsets.items()},
         "recordings": len(summary.results),
-        "rejected": {r.row.recording_id: f"{r.row.subset}/{r.row.file_name}: {r.report.reason}"
-                     for r in summary.rejected},
+        "rejected": {r.row.recording_id: {"file": f"{r.row.subset}/{r.row.file_name}", "kind": r.report.reason_kind,
+                                          "reason": r.report.reason} for r in summary.rejected},
         "manifest_problems": summary.manifest_problems,
-        "input_warnings": {r.row.recording_id: [f"{r.row.subset}/{r.row.file_name}: {w}" for w in r.input_warnings]
+        "input_warnings": {r.row.recording_id: [{"file": f"{r.row.subset}/{r.row.file_name}", "kind": kind,
+                                                 "text": text}
+                                                for kind, text in zip(r.input_warning_kinds, r.input_warnings,
+                                                                      strict=True)]
                            for r in summary.results if r.input_warnings},
+        "skip_broken": summary.skip_broken,
         "dropped_notes": dict(sorted(summary.dropped().items())),
         "align_options": {k: v for k, v in vars(options).items()},
         "piano_metronome_version": __version__,  # so `rebuild` can tell a code change from a data change
@@ -211,7 +222,7 @@ def choose_configs(raw: Path, sources: list[Path], asked: list[str] | None,
         if unknown:
             raise BuildError(f"unknown config(s) {', '.join(unknown)} for {raw}; it gives "
                              f"{', '.join(available) or 'none (no manifest.csv)'}")
-        return list(dict.fromkeys(asked)), None
+        return [c for c in available if c in asked], None  # the raw folder's order, however asked
     found = [c for c, subsets in available.items()
              if c != DEMO_SUBSET and recordings_found(raw, subsets, sources)]
     if found:
@@ -224,12 +235,15 @@ def choose_configs(raw: Path, sources: list[Path], asked: list[str] | None,
 
 
 def run_build(raw: Path | None, out: Path, configs: list[str] | None, corpus: Path | None, options: AlignOptions,
-              num_proc: int | None = None, progress: BuildProgress | None = None, jobs: int = 1) -> BuildSummary:
+              num_proc: int | None = None, progress: BuildProgress | None = None, jobs: int = 1,
+              skip_broken: bool = False) -> BuildSummary:
     """The whole build; see the ``build`` command. Progress goes to ``progress``, nothing is printed.
 
-    Raises :class:`BuildError` (nothing written, nothing left behind) for a missing raw folder,
-    an unknown config or an unreadable manifest, and :class:`~piano_metronome.safety.OverwriteError`
-    for an ``out`` that is not the build's own.
+    Raises (nothing written, nothing left behind) :class:`BuildError` for a missing raw folder,
+    an unknown config or an unreadable manifest, :class:`~piano_metronome.safety.OverwriteError`
+    for an ``out`` that is not the build's own, and
+    :class:`~piano_metronome.processing.pipeline.AlignmentBugError` for a file that hit a bug
+    (unless ``skip_broken``: then it is recorded as an ``internal_error`` rejection).
     """
     from piano_metronome.outputs.configs import configs_of
     from piano_metronome.paths import raw_dir
@@ -254,10 +268,11 @@ def run_build(raw: Path | None, out: Path, configs: list[str] | None, corpus: Pa
         progress.note(f"manifest row skipped: {problem}")
     staging = staging_dir(out)
     try:
-        results = align_all(rows, sources, options, progress, staging / ".work" / "spool", jobs)
-        chosen = {c: available[c] for c in configs}
-        return _write_folder(raw, out, staging, chosen, sources, options, num_proc, results,
-                             [p.describe(raw) for p in dict.fromkeys(problems)])
+        results = align_all(rows, sources, options, progress, staging / ".work" / "spool", jobs, skip_broken)
+        summary = BuildSummary(out=out, results=results, config_subsets={c: available[c] for c in configs},
+                               manifest_problems=[p.describe(raw) for p in dict.fromkeys(problems)],
+                               skip_broken=skip_broken)
+        return _write_folder(raw, staging, summary, sources, options, num_proc)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -284,7 +299,7 @@ def _rows_for(raw: Path, subsets: tuple[str, ...], problems: list[ManifestProble
 
 
 def align_all(rows: list[ManifestRow], sources: list[Path], options: AlignOptions, progress: BuildProgress,
-              spool_dir: Path, jobs: int = 1) -> list[RecordingResult]:
+              spool_dir: Path, jobs: int = 1, skip_broken: bool = False) -> list[RecordingResult]:
     """Align every recording, telling ``progress`` as they are done; results in manifest order.
 
     With ``jobs`` > 1, that many forked workers align whole subsets (forked before the caller
@@ -296,7 +311,7 @@ def align_all(rows: list[ManifestRow], sources: list[Path], options: AlignOption
     spool_dir.mkdir(parents=True, exist_ok=True)
 
     def run(group: list[ManifestRow], done: Callable[[RecordingResult], None] | None = None) -> list[RecordingResult]:
-        return process_all(group, sources, options, done, spool_dir)
+        return process_all(group, sources, options, done, spool_dir, skip_broken)
 
     parallel = jobs > 1 and workers.can_fork() and len(rows) > 1
     if parallel:
@@ -342,10 +357,9 @@ def _import_writer() -> None:
     import piano_metronome.outputs.datasets_builder  # noqa: F401
 
 
-def _write_folder(raw: Path, out: Path, staging: Path, configs: dict[str, tuple[str, ...]], sources: list[Path],
-                  options: AlignOptions, num_proc: int | None, results: list[RecordingResult],
-                  manifest_problems: list[str] | None = None) -> BuildSummary:
-    """Write everything into the staging folder, then swap it in (atomic)."""
+def _write_folder(raw: Path, staging: Path, summary: BuildSummary, sources: list[Path], options: AlignOptions,
+                  num_proc: int | None) -> BuildSummary:
+    """Write everything into the staging folder, then swap it in at ``summary.out`` (atomic)."""
     import datasets
 
     from piano_metronome.outputs.card import write_card
@@ -354,17 +368,15 @@ def _write_folder(raw: Path, out: Path, staging: Path, configs: dict[str, tuple[
     datasets.disable_progress_bars()
     datasets.logging.set_verbosity_error()
     try:
-        summary = BuildSummary(out=out, results=results, manifest_problems=list(manifest_problems or []),
-                               config_subsets=dict(configs))
         work = staging / ".work"
-        for config, subsets in configs.items():
+        for config, subsets in summary.config_subsets.items():
             summary.configs[config] = build_config(config, subsets, raw, sources, options, work, staging, num_proc)
         shutil.rmtree(work)
-        write_recordings(results, staging)
-        write_card(staging, summary.configs, len(results), folder_markdown(staging))  # numbers from the tables
+        write_recordings(summary.results, staging)
+        write_card(staging, summary.configs, len(summary.results), folder_markdown(staging))  # from the tables
         write_build_report(summary, options, staging)
         write_checksums(staging)
-        swap_in(staging, out)
+        swap_in(staging, summary.out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

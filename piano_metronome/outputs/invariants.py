@@ -10,7 +10,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from piano_metronome.outputs.schema import NUM_KEYS, WINDOW_COLUMNS
+from piano_metronome.constants import NUM_KEYS
+from piano_metronome.outputs.schema import WINDOW_COLUMNS
 from piano_metronome.processing.keys import KEY_NAMES, key_signature
 
 #: Offsets lie in [−0.5, 0.5), except members of a chord rolled across a half step, which keep

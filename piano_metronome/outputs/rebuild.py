@@ -71,8 +71,8 @@ class RebuildReport:
                 "files": [vars(f) for f in self.files]}
 
 
-def read_build_options(dataset: Path) -> tuple[list[str], AlignOptions]:
-    """The configs and AlignOptions a dataset was built with, from its ``build_report.json``."""
+def read_build_options(dataset: Path) -> tuple[list[str], AlignOptions, bool]:
+    """The configs, AlignOptions and skip-broken choice a dataset was built with, from its ``build_report.json``."""
     from piano_metronome.processing.align import AlignOptions
 
     path = dataset / BUILD_REPORT
@@ -80,13 +80,14 @@ def read_build_options(dataset: Path) -> tuple[list[str], AlignOptions]:
         report = json.loads(path.read_text(encoding="utf-8"))
         configs = list(report["configs"])
         options = AlignOptions(**report["align_options"])
+        skip_broken = bool(report.get("skip_broken", False))
     except OSError as exc:
         raise RebuildError(f"cannot read {path} ({exc.strerror or exc}): is {dataset} a built dataset?") from None
     except (ValueError, KeyError, TypeError) as exc:
         raise RebuildError(f"{path} does not say how the dataset was built ({type(exc).__name__}: {exc})") from None
     if not configs:
         raise RebuildError(f"{path} lists no configs")
-    return configs, options
+    return configs, options, skip_broken
 
 
 def rebuild(dataset: Path, raw: Path | None, corpus: Path | None, progress: BuildProgress | None = None,
@@ -95,13 +96,13 @@ def rebuild(dataset: Path, raw: Path | None, corpus: Path | None, progress: Buil
     from piano_metronome.outputs.build import BuildError, run_build
     from piano_metronome.safety import OverwriteError
 
-    configs, options = read_build_options(dataset)
+    configs, options, skip_broken = read_build_options(dataset)
     started = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="piano-metronome-rebuild-"))
     try:
         out = keep if keep is not None else work / "dataset"
         try:
-            summary = run_build(raw, out, configs, corpus, options, progress=progress)
+            summary = run_build(raw, out, configs, corpus, options, progress=progress, skip_broken=skip_broken)
         except (BuildError, OverwriteError) as exc:
             raise RebuildError(str(exc)) from None
         result = RebuildReport(str(dataset), str(out), configs, compare_folders(dataset, out))

@@ -20,7 +20,6 @@ if TYPE_CHECKING:  # imported lazily at run time: workers build schemas without 
 CONFIGS = ("d1", "d2", "all", "demo")
 RECORDINGS_CONFIG = "recordings"
 RECORDINGS_SPLIT = "recordings"
-NUM_KEYS = 88
 
 
 def _values(kind: type[Kind]) -> str:

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from piano_metronome.inputs.manifest import sha256_file
+from piano_metronome.kinds import ConflictKind, DropReason, RejectionKind, WarningKind
 from piano_metronome.outputs.check_report import FAIL, MAX_LISTED, Check, Report
 from piano_metronome.outputs.invariants import as_numpy, window_invariants
 from piano_metronome.outputs.layout import BUILD_REPORT, CHECKSUM_FILE, built_config_subsets, parse_shard_name
@@ -443,3 +444,26 @@ def _check_reports(rows: list[dict[str, Any]], check: Check) -> None:
             check.add(where, f"unknown status {row['status']!r}")
         elif row["status"] == "rejected" and (row["notes_placed"] or row["windows"] or not row["reason"]):
             check.add(where, "rejected, yet it placed notes or gives no reason")
+        for problem in kind_problems(row, by_reason):
+            check.add(where, problem)
+
+
+def kind_problems(row: dict[str, Any], dropped: dict[str, int]) -> list[str]:
+    """What is wrong with a recording's stored kinds: each finding has one, from its enum, and a
+    rejection (only a rejection) has a reason kind. Counts in the card are keyed by these."""
+    problems = []
+    if bool(row["reason_kind"]) != (row["status"] == "rejected"):
+        problems.append(f"reason_kind {row['reason_kind']!r} does not match status {row['status']!r}")
+    columns = ((RejectionKind, [row["reason_kind"]] if row["reason_kind"] else [], "reason_kind"),
+               (ConflictKind, row["conflict_kinds"], "conflict_kinds"), (WarningKind, row["warning_kinds"],
+                                                                          "warning_kinds"),
+               (DropReason, list(dropped), "dropped_json"))
+    for enum, values, column in columns:
+        known = {k.value for k in enum}
+        problems += [f"{column}: {v!r} is not a {enum.__name__}" for v in values if v not in known]
+    for texts, kinds in (("conflicts", "conflict_kinds"), ("warnings", "warning_kinds")):
+        if len(row[texts]) != len(row[kinds]):
+            problems.append(f"{len(row[texts])} {texts} but {len(row[kinds])} {kinds}")
+    if len(row["conflict_bpms"]) != len(row["conflicts"]):
+        problems.append(f"{len(row['conflicts'])} conflicts but {len(row['conflict_bpms'])} conflict_bpms")
+    return problems

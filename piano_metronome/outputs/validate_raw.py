@@ -6,14 +6,14 @@ what the notes say (a contradicted label is a warning, never a failure: labels a
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from piano_metronome.inputs.manifest import ManifestProblem, ManifestRow
+from piano_metronome.kinds import RejectionKind, WarningKind
 from piano_metronome.outputs.check_report import WARN, Check, Report
-from piano_metronome.processing.align import AlignmentReport, AlignOptions
+from piano_metronome.processing.align import AlignOptions
 
 
 def manifest_files(raw: Path) -> list[Path]:
@@ -99,51 +99,43 @@ def _manifest_rows(raw: Path, manifest: Path, check: Check) -> list[ManifestRow]
 
 def _check_recording(row: ManifestRow, sources: list[Path], options: AlignOptions,
                      checks: _RawChecks) -> None:
-    """Presence, size, hash, parse, alignment and labels of one manifest row."""
-    from piano_metronome.inputs.midi import MAX_FILE_BYTES, RecordingError, parse_midi_bytes
-    from piano_metronome.processing.align import align
-    from piano_metronome.processing.pipeline import find_file, info_of, input_warnings
+    """Presence, size, hash, parse, alignment and labels of one manifest row.
+
+    The row goes through the build's own :func:`~piano_metronome.processing.pipeline.process_row`,
+    so this check can never disagree with what a build would do; its findings are sorted into
+    checks by their stored kind.
+    """
+    from piano_metronome.processing.pipeline import AlignmentBugError, process_row
 
     name = f"{row.subset}/{row.file_name}"
-    path = find_file(row, sources)
-    if path is None:
-        checks.present.add(name, f"missing (looked in {', '.join(str(s) for s in sources)})")
-        return
-    size = path.stat().st_size
-    if size != row.size:
-        checks.size.add(name, f"{size:,} bytes, the manifest says {row.size:,}")
-    if size > MAX_FILE_BYTES:
-        checks.midi.add(name, f"file too large ({size:,} bytes > {MAX_FILE_BYTES:,})")
-        return
-    data = path.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != row.sha256:
-        checks.sha256.add(name, f"sha256 {digest[:12]}…, the manifest says "
-                                f"{row.sha256[:12]}… (file changed since the manifest was made)")
     try:
-        performance = parse_midi_bytes(data, name)
-    except RecordingError as exc:
-        checks.midi.add(name, exc.reason)
+        result = process_row(row, sources, options)
+    except AlignmentBugError as bug:
+        checks.aligns.add(name, f"{bug.summary}: a bug in piano_metronome, not in the file; please report it")
         return
-    try:
-        aligned = align(performance, info_of(row), options)
-    except RecordingError as exc:
-        checks.aligns.add(name, exc.reason)
+    report = result.report
+    if not result.ok:
+        check = _check_of_rejection(checks, RejectionKind(report.reason_kind))
+        check.add(name, report.reason)
         return
-    for note in input_warnings(performance, aligned.report):
-        checks.oddities.add(name, note, WARN)
-    _check_labels(name, aligned.report, options, checks)
+    for kind, text in zip(result.input_warning_kinds, result.input_warnings, strict=True):
+        checks.oddities.add(name, f"{text} ({kind})", WARN)
+    for kind, text in zip(report.warning_kinds, report.warnings, strict=True):
+        if kind == WarningKind.BPM_LABEL_DISAGREES:
+            checks.bpm.add(name, text, WARN)
+        elif kind == WarningKind.KEY_LABEL_DISAGREES:
+            checks.key.add(name, text, WARN)
 
 
-def _check_labels(name: str, report: AlignmentReport, options: AlignOptions, checks: _RawChecks) -> None:
-    """Warn where the file name's BPM or key signature disagrees with what the notes say."""
-    labelled, fitted = report.bpm_labelled, report.bpm_fitted
-    if labelled is not None and fitted is not None and abs(labelled - fitted) > options.bpm_conflict:
-        checks.bpm.add(name, f"label {labelled:g} BPM, fitted {fitted:.2f} BPM on the {report.grid_source} grid",
-                       WARN)
-    if report.key_signature_agrees is False:
-        checks.key.add(name, f"label {report.key_label}, notes say {report.key_estimated} "
-                             f"(confidence {report.key_confidence:.2f})", WARN)
+def _check_of_rejection(checks: _RawChecks, kind: RejectionKind) -> Check:
+    """The check a rejection of this kind fails."""
+    by_kind = {
+        RejectionKind.FILE_MISSING: checks.present, RejectionKind.PATH_OUTSIDE_RAW: checks.manifest,
+        RejectionKind.SIZE_DIFFERS: checks.size, RejectionKind.SHA256_DIFFERS: checks.sha256,
+        RejectionKind.FILE_UNREADABLE: checks.midi, RejectionKind.FILE_TOO_LARGE: checks.midi,
+        RejectionKind.MIDI_UNUSABLE: checks.midi,
+    }
+    return by_kind.get(kind, checks.aligns)
 
 
 def _check_unlisted(raw: Path, listed: set[tuple[str, str]], check: Check) -> None:

@@ -193,12 +193,3 @@ def input_findings(performance: Performance, report: AlignmentReport) -> list[tu
         found.append((WarningKind.NOTES_EXCLUDED,
                       f"{count} note(s) {EXCLUDED_WORDS[DropReason(reason)]} excluded (counted as dropped)"))
     return found
-
-
-def input_warnings(performance: Performance, report: AlignmentReport) -> tuple[str, ...]:
-    """The texts of :func:`input_findings`; kept only until ``outputs/validate_raw.py`` reads the kinds too."""
-    return tuple(text for _, text in input_findings(performance, report))
-
-
-def clear_cache() -> None:
-    """Nothing is cached any more; kept only until ``outputs/build.py`` stops calling it. Remove then."""
