@@ -28,8 +28,8 @@ app = typer.Typer(
 )
 
 #: Command modules under piano_metronome.commands, in the order their commands appear in --help.
-COMMAND_MODULES = ("fetch", "manifest", "demo", "align", "build", "publish", "validate", "rebuild", "stats", "plot",
-                   "render", "baseline")
+COMMAND_MODULES = ("fetch", "manifest", "demo", "align", "build", "publish", "validate", "rebuild", "certify", "stats",
+                   "plot", "render", "baseline")
 
 for _module in COMMAND_MODULES:
     importlib.import_module(f"piano_metronome.commands.{_module}").register(app)

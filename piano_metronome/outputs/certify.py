@@ -1,0 +1,483 @@
+"""Certify every take of a built dataset: the stored grid against a beat tracker that never saw it.
+
+For each recording of a built folder (its ``recordings`` table) this reads the raw file (found as the
+build finds it, and checked against the stored sha256), rebuilds the grid the dataset stores from the
+file's tempo map and the row's numbers, proves that grid is the stored one against the windows' own
+``start_time_s``, and hands the onsets alone to :func:`~piano_metronome.processing.certify.certify_onsets`.
+
+The tracker is pure Python and costs seconds per take, so takes run in forked worker processes (the
+approach of :mod:`piano_metronome.outputs.workers`: no pickling, one byte down a pipe per take done,
+results as JSON); a worker that fails is redone in the parent, so workers change speed, never results.
+The library prints nothing: progress goes to a callback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from piano_metronome.inputs.midi import Performance
+from piano_metronome.outputs.schema import RECORDINGS_CONFIG, RECORDINGS_SPLIT
+from piano_metronome.processing.certify import Certificate, certify_onsets
+from piano_metronome.processing.grid import Grid, beat_times_grid, constant_grid, tempo_map_grid
+
+#: One row of the recordings table (column name → value) or a certificate as JSON.
+Row = dict[str, Any]
+#: Per recording: stored window start steps and their click times.
+Starts = dict[str, tuple[np.ndarray, np.ndarray]]
+
+#: The stored window start times are float64 click times; a reconstruction this far off is not the same grid.
+GRID_MATCH_S = 1e-3
+
+
+class CertifyError(Exception):
+    """The dataset cannot be certified (not a built folder, a raw file missing or changed): one line."""
+
+
+@dataclass(frozen=True)
+class TakeCertificate:
+    """One recording's certificate, or why it has none (a rejected recording has no grid)."""
+
+    recording_id: str
+    file: str
+    certificate: Certificate | None
+    skipped: str = ""
+
+
+def recordings_path(dataset: Path) -> Path:
+    """The recordings shard of a built folder."""
+    from piano_metronome.outputs.layout import shard_name
+
+    return dataset / "data" / RECORDINGS_CONFIG / shard_name(RECORDINGS_SPLIT)
+
+
+def read_recordings(dataset: Path) -> list[Row]:
+    """The recordings table as rows, or :class:`CertifyError` naming the file."""
+    path = recordings_path(dataset)
+    try:
+        with pa.OSFile(str(path), "rb") as source:
+            rows: list[Row] = pa.ipc.open_stream(source).read_all().to_pylist()
+            return rows
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise CertifyError(f"cannot read the recordings table {path} ({exc}): is {dataset} a built dataset?") from None
+
+
+def stored_window_starts(dataset: Path) -> Starts:
+    """Per recording, the stored window start steps and their click times (from every window shard).
+
+    These are what the dataset itself says its grid is; the reconstructed grid must reproduce them.
+    """
+    found: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+    for shard in sorted((dataset / "data").glob("*/*.arrow")):
+        if shard.parent.name == RECORDINGS_CONFIG:
+            continue
+        try:
+            with pa.OSFile(str(shard), "rb") as source:
+                table = pa.ipc.open_stream(source).read_all().select(["recording_id", "start_step", "start_time_s"])
+        except (OSError, pa.ArrowInvalid, KeyError) as exc:
+            raise CertifyError(f"cannot read window shard {shard} ({exc})") from None
+        ids = np.asarray(table.column("recording_id").to_pylist(), dtype=object)
+        steps = table.column("start_step").to_numpy()
+        times = table.column("start_time_s").to_numpy()
+        for rid in dict.fromkeys(ids.tolist()):
+            mask = ids == rid
+            found.setdefault(rid, []).append((steps[mask], times[mask]))
+    return {rid: (np.concatenate([s for s, _ in parts]), np.concatenate([t for _, t in parts]))
+            for rid, parts in found.items()}
+
+
+def stored_grid(performance: Performance, row: Row) -> Grid:
+    """The click grid the dataset stores for a take, rebuilt from the raw file and its recordings row.
+
+    Why rebuild rather than re-align: the certificate must be about the grid the dataset *stores*,
+    not about what today's aligner would choose. The row keeps the aligner's decisions (grid source,
+    fitted BPM, bar-line shift); the raw file keeps the tempo map they apply to. The result is checked
+    against the stored window start times by :func:`check_grid`.
+    """
+    source = str(row["grid_source"])
+    base, fitted = source.removesuffix("+fit"), source.endswith("+fit")
+    bpm_fitted = float(row["bpm_fitted"])
+    if base == "tempo_map":
+        grid = tempo_map_grid(performance)
+    elif base == "click_track" and performance.click_times is not None:
+        grid = beat_times_grid(performance.click_times, "click_track", performance.beats_per_bar)
+    elif base == "label_bpm":
+        grid = constant_grid(bpm_fitted, "label_bpm", performance.beats_per_bar)
+        fitted = False  # the fitted label grid is a constant click at the fitted BPM from t = 0
+    else:
+        raise CertifyError(f"{row['recording_id']}: grid source {source!r} cannot be rebuilt from the raw file")
+    if fitted:
+        grid = grid.rescaled(grid.median_bpm() / bpm_fitted)
+    steps_per_beat = int(row["steps_per_beat"])
+    return grid.shifted_beats(int(row["grid_shift_steps"]) / steps_per_beat)
+
+
+def check_grid(grid: Grid, row: Row, starts: tuple[np.ndarray, np.ndarray] | None) -> None:
+    """The rebuilt grid must put every stored window start where the dataset says it is (±1 ms)."""
+    if starts is None or len(starts[0]) == 0:
+        return
+    steps, times = starts
+    rebuilt = grid.beats_to_seconds(steps / int(row["steps_per_beat"]))
+    worst = float(np.max(np.abs(rebuilt - times)))
+    if worst > GRID_MATCH_S:
+        raise CertifyError(f"{row['recording_id']}: the grid rebuilt from the raw file and the recordings row "
+                           f"misses the stored window starts by up to {worst * 1000:.1f} ms; the dataset and "
+                           "this version of piano_metronome disagree about its grid")
+
+
+def find_raw(row: Row, sources: list[Path]) -> Path:
+    """The raw file of a row in the first source that has it, verified against the stored sha256."""
+    from piano_metronome.inputs.manifest import sha256_file
+
+    name = f"{row['subset']}/{row['file_name']}"
+    for source in sources:
+        path = source / str(row["subset"]) / str(row["file_name"])
+        if path.is_file():
+            if sha256_file(path) != row["sha256"]:
+                raise CertifyError(f"{path}: sha256 differs from the dataset's; it is not the recording that was built")
+            return path
+    raise CertifyError(f"{name}: raw recording not found in {', '.join(str(s) for s in sources)}; pass --raw or "
+                       "--corpus (or set $PIANO_METRONOME_CORPUS)")
+
+
+def certify_row(row: Row, sources: list[Path], starts: tuple[np.ndarray, np.ndarray] | None) -> TakeCertificate:
+    """One recording's certificate (a rejected recording is skipped: it has no grid to certify)."""
+    from piano_metronome.inputs.midi import RecordingError, read_midi
+
+    rid = row["recording_id"]
+    name = f"{row['subset']}/{row['file_name']}"
+    if row["status"] != "ok":
+        return TakeCertificate(rid, name, None, f"rejected by the build: {row['reason']}")
+    path = find_raw(row, sources)
+    try:
+        performance = read_midi(path)
+    except RecordingError as exc:
+        raise CertifyError(str(exc)) from None
+    grid = stored_grid(performance, row)
+    check_grid(grid, row, starts)
+    labelled = _number(row["bpm_labelled"])
+    certificate = certify_onsets(performance.onsets, grid, labelled_bpm=labelled,
+                                 tempo_map_bpm=_number(row["bpm_tempo_map"]))
+    return TakeCertificate(rid, name, certificate)
+
+
+def _number(value: float | None) -> float | None:
+    """A stored float as a number, None for NaN or null."""
+    return None if value is None or math.isnan(value) else float(value)
+
+
+def certify_rows(rows: list[Row], sources: list[Path], starts: Starts, on_done: Callable[[], object]) -> list[Row]:
+    """Certify rows in this process, calling ``on_done`` after each; results as JSON-ready dicts."""
+    out = []
+    for row in rows:
+        out.append(_to_json(certify_row(row, sources, starts.get(row["recording_id"]))))
+        on_done()
+    return out
+
+
+def _to_json(take: TakeCertificate) -> Row:
+    """A take's certificate as plain JSON (NaN written as null, read back as NaN)."""
+    cert = None if take.certificate is None else {k: (None if isinstance(v, float) and math.isnan(v) else v)
+                                                  for k, v in take.certificate.as_dict().items()}
+    return {"recording_id": take.recording_id, "file": take.file, "certificate": cert, "skipped": take.skipped}
+
+
+def _from_json(data: Row) -> TakeCertificate:
+    """Inverse of :func:`_to_json`."""
+    cert = data["certificate"]
+    if cert is not None:
+        floats = {"tracked_bpm", "grid_bpm", "tempo_ratio", "multiple", "f_measure", "f_measure_at_multiple",
+                  "phase_ms", "label_f_measure"}
+        values: dict[str, Any] = {k: (math.nan if k in floats and v is None else v) for k, v in cert.items()}
+        return TakeCertificate(data["recording_id"], data["file"], Certificate(**values), data["skipped"])
+    return TakeCertificate(data["recording_id"], data["file"], None, data["skipped"])
+
+
+def balance(rows: list[Row], jobs: int) -> list[list[Row]]:
+    """Rows in at most ``jobs`` groups of about equal tracker cost (longest first to the lightest group).
+
+    The tracker's cost grows faster than the note count, so the heaviest takes are placed first.
+    """
+    groups: list[list[Row]] = [[] for _ in range(max(1, jobs))]
+    loads = [0.0] * len(groups)
+    for row in sorted(rows, key=lambda r: (-int(r["notes_input"] or 0), r["recording_id"])):
+        lightest = loads.index(min(loads))
+        groups[lightest].append(row)
+        loads[lightest] += float(row["notes_input"] or 0) ** 1.5
+    return [g for g in groups if g]
+
+
+def certify_dataset(dataset: Path, sources: list[Path], jobs: int = 1,
+                    progress: Callable[[int, int], None] | None = None,
+                    recording_ids: set[str] | None = None) -> list[TakeCertificate]:
+    """Every recording's certificate (or those in ``recording_ids``), sorted by id, the same whatever ``jobs`` is.
+
+    ``progress(done, total)`` is called as takes finish. Raises :class:`CertifyError` for a folder
+    that is not a build, a raw file missing or changed, or a grid that cannot be rebuilt;
+    :class:`~piano_metronome.processing.certify.VerifyExtraMissing` without the ``verify`` extra.
+    """
+    from piano_metronome.processing.certify import library_versions
+
+    library_versions()  # fail before any work without the extra; also imports the tracker before forking
+    rows = [r for r in read_recordings(dataset) if recording_ids is None or r["recording_id"] in recording_ids]
+    starts = stored_window_starts(dataset)
+    done = [0]
+
+    def advance(count: int = 1) -> None:
+        done[0] += count
+        if progress and count:
+            progress(done[0], len(rows))
+
+    if progress:
+        progress(0, len(rows))
+    if jobs <= 1 or not hasattr(os, "fork") or len(rows) < 2:
+        results = certify_rows(rows, sources, starts, advance)
+    else:
+        results = _in_workers(balance(rows, jobs), sources, starts, advance)
+    return sorted((_from_json(r) for r in results), key=lambda t: t.recording_id)
+
+
+def _in_workers(groups: list[list[Row]], sources: list[Path], starts: Starts,
+                advance: Callable[[int], None]) -> list[Row]:
+    """Fork one worker per group; redo in this process any group whose worker failed."""
+    with tempfile.TemporaryDirectory(prefix="piano-metronome-certify-") as tmp:
+        workers = [_fork(group, sources, starts, Path(tmp) / f"worker-{i}.json") for i, group in enumerate(groups)]
+        results: list[Row] = []
+        failed: list[list[Row]] = []
+        pending = list(workers)
+        while pending:
+            for worker in list(pending):
+                advance(_drain(worker[2]))
+                pid, status = os.waitpid(worker[0], os.WNOHANG)
+                if not pid:
+                    continue
+                advance(_drain(worker[2]))
+                os.close(worker[2])
+                pending.remove(worker)
+                got = _read_results(worker[3]) if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 else None
+                if got is None:
+                    failed.append(worker[1])
+                else:
+                    results.extend(got)
+            if pending:
+                import time
+
+                time.sleep(0.02)
+        for group in failed:  # the worker's own error, if any, is raised here with the file named
+            results.extend(certify_rows(group, sources, starts, lambda: advance(1)))
+    return results
+
+
+def _fork(rows: list[Row], sources: list[Path], starts: Starts, report: Path) -> tuple[int, list[Row], int, Path]:
+    """A child certifying ``rows``: one byte per take down a pipe, results as JSON in ``report``."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child never returns into the caller's code
+        code = 1
+        try:
+            os.close(read_fd)
+            out = certify_rows(rows, sources, starts, lambda: os.write(write_fd, b"."))
+            report.write_text(json.dumps(out), encoding="utf-8")
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_fd)
+    os.set_blocking(read_fd, False)
+    return pid, rows, read_fd, report
+
+
+def _drain(fd: int) -> int:
+    """Takes a worker finished since the last look."""
+    try:
+        return len(os.read(fd, 65536))
+    except BlockingIOError:
+        return 0
+
+
+def _read_results(path: Path) -> list[Row] | None:
+    """A worker's results, or None if it left none readable."""
+    try:
+        results: list[Row] = json.loads(path.read_text(encoding="utf-8"))
+        return results
+    except (OSError, ValueError):
+        return None
+
+
+def sources_for(raw: Path | None, corpus: Path | None) -> list[Path]:
+    """Where raw recordings are looked for, exactly as the build looks: raw folder, --corpus, the variable."""
+    from piano_metronome.outputs.build import plan_sources
+    from piano_metronome.paths import raw_dir
+
+    return plan_sources(raw_dir(raw), corpus)
+
+
+def digest(takes: list[TakeCertificate]) -> str:
+    """sha256 of the certificates as JSON: two runs on the same inputs must give the same one."""
+    text = json.dumps([_to_json(t) for t in takes], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# --- storing certificates in the folder ---------------------------------------------------------
+
+#: Recordings-table column → Certificate field. The columns are declared (type, doc) in
+#: :mod:`piano_metronome.outputs.schema`; null in every one of them means "not certified".
+CERT_FIELDS = {
+    "cert_verdict": "verdict", "cert_tracked_bpm": "tracked_bpm", "cert_tempo_ratio": "tempo_ratio",
+    "cert_multiple": "multiple", "cert_f_measure": "f_measure", "cert_f_measure_at_multiple": "f_measure_at_multiple",
+    "cert_phase_ms": "phase_ms", "cert_tracked_beats": "tracked_beats", "cert_label_f_measure": "label_f_measure",
+    "cert_label_disagrees": "label_disagrees",
+}
+#: The key of ``build_report.json`` that says certify ran, with which libraries (``rebuild`` reads it).
+REPORT_KEY = "certificates"
+
+
+def certificate_columns(certificate: Certificate | None) -> Row:
+    """The certificate columns of one recordings row: all null when there is no certificate."""
+    if certificate is None:
+        return {column: None for column in CERT_FIELDS}
+    values = certificate.as_dict()
+    return {column: values[name] for column, name in CERT_FIELDS.items()}
+
+
+def certified_table(table: pa.Table, takes: list[TakeCertificate]) -> pa.Table:
+    """The recordings table with its certificate columns filled from ``takes`` (others left null)."""
+    by_id = {t.recording_id: t.certificate for t in takes}
+    rows = table.to_pylist()
+    for row in rows:
+        row.update(certificate_columns(by_id.get(row["recording_id"])))
+    return pa.Table.from_pylist(rows, schema=table.schema)
+
+
+def write_certificates(dataset: Path, takes: list[TakeCertificate]) -> None:
+    """Store certificates in a built folder, atomically: recordings shard, build report, card, checksums.
+
+    The folder is copied beside itself, changed there and swapped in (the build's own staging and
+    swap), so an interrupted run leaves the folder as it was. Same takes in → same bytes out.
+    """
+    import shutil
+
+    from piano_metronome.outputs.build import write_checksums
+    from piano_metronome.outputs.staging import staging_dir, swap_in
+
+    staging = staging_dir(dataset)
+    try:
+        shutil.copytree(dataset, staging, dirs_exist_ok=True)
+        path = recordings_path(staging)
+        with pa.OSFile(str(path), "rb") as source:
+            table = pa.ipc.open_stream(source).read_all()
+        write_recordings_shard(certified_table(table, takes), path)
+        report = _record_run(staging, takes)
+        _rewrite_card(staging, report)
+        write_checksums(staging)
+        swap_in(staging, dataset)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def write_recordings_shard(table: pa.Table, path: Path) -> None:
+    """One Arrow stream, as the build writes the recordings shard (same writer, so the same bytes)."""
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+
+
+def _record_run(dataset: Path, takes: list[TakeCertificate]) -> Row:
+    """Say in build_report.json that certify ran, with which libraries, and its counts (no timestamps)."""
+    from collections import Counter
+
+    from piano_metronome.outputs.layout import BUILD_REPORT
+    from piano_metronome.processing.certify import VERDICTS, library_versions
+
+    path = dataset / BUILD_REPORT
+    report: Row = json.loads(path.read_text(encoding="utf-8"))
+    counts = Counter(t.certificate.verdict for t in takes if t.certificate is not None)
+    report[REPORT_KEY] = {"libraries": library_versions(), "verdicts": {v: counts[v] for v in VERDICTS},
+                          "label_disagrees": sorted(t.recording_id for t in takes
+                                                    if t.certificate is not None and t.certificate.label_disagrees)}
+    path.write_text(json.dumps(report, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    return report
+
+
+def _rewrite_card(dataset: Path, report: Row) -> None:
+    """The card again, from the folder's tables (its certificate section now has numbers)."""
+    from piano_metronome.outputs.card import write_card
+    from piano_metronome.outputs.stats_markdown import folder_markdown
+
+    write_card(dataset, report["configs"], int(report["recordings"]), folder_markdown(dataset))
+
+
+def certificates_markdown(table: pa.Table, libraries: dict[str, str] | None = None) -> str:
+    """The card's certificate section, generated from the recordings table's certificate columns."""
+    from piano_metronome.processing.certify import AGREES, AGREES_AT_MULTIPLE, DISAGREES, VERIFY_EXTRA
+
+    if "cert_verdict" not in table.column_names:
+        return ""
+    rows = [r for r in table.to_pylist() if r["status"] == "ok"]
+    done = [r for r in rows if r["cert_verdict"] is not None]
+    if not done:
+        return (f"Not certified: the `cert_*` columns are null. `piano-metronome certify DIR` fills them "
+                f"(needs `{VERIFY_EXTRA}`) and keeps the folder byte-reproducible.\n")
+    counts = {v: sum(r["cert_verdict"] == v for r in done) for v in (AGREES, AGREES_AT_MULTIPLE, DISAGREES)}
+    f = np.array([r["cert_f_measure_at_multiple"] for r in done], dtype=np.float64)
+    q = np.nanpercentile(f, [0, 10, 50, 90, 100]) if np.isfinite(f).any() else [math.nan] * 5
+    share = 100.0 * (counts[AGREES] + counts[AGREES_AT_MULTIPLE]) / len(done)
+    used = ", ".join(f"{k} {v}" for k, v in sorted((libraries or {}).items())) or "partitura, mir_eval"
+    multiples = _multiples_text(done)
+    same_sign = sum(1 for r in done if np.isfinite(r["cert_phase_ms"]) and np.sign(r["cert_phase_ms"]) ==
+                    np.sign(r["latency_ms"]))
+    lines = [
+        f"{len(done)} of {len(rows)} takes certified ({used}): **{share:.1f} % agree** with their stored grid "
+        f"({counts[AGREES]} at the beat, {counts[AGREES_AT_MULTIPLE]} at a multiple: {multiples}); "
+        f"{counts[DISAGREES]} disagree.",
+        "",
+        f"F-measure at the tracker's level (±70 ms): min {q[0]:.2f}, 10th percentile {q[1]:.2f}, median {q[2]:.2f}, "
+        f"90th percentile {q[3]:.2f}, max {q[4]:.2f}. The tracked beats' median phase has the sign of the measured "
+        f"latency in {same_sign} of {len(done)} takes.",
+        "",
+    ]
+    lines += _takes_table("Takes whose certificate disagrees", [r for r in done if r["cert_verdict"] == DISAGREES])
+    lines += _takes_table("Takes whose file-name BPM disagrees with both the tempo map and the tracker",
+                          [r for r in done if r["cert_label_disagrees"]])
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _multiples_text(rows: list[Row]) -> str:
+    """How often the tracker chose each metrical level, e.g. ``×2 300, ×1 40``."""
+    from collections import Counter
+
+    counts = Counter(r["cert_multiple"] for r in rows if r["cert_multiple"] is not None and
+                     np.isfinite(r["cert_multiple"]))
+    return ", ".join(f"×{_level(m)} {n}" for m, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _level(multiple: float) -> str:
+    """A multiple as it reads: 2, 1/2, 3/2."""
+    from fractions import Fraction
+
+    f = Fraction(multiple).limit_denominator(4)
+    return f"{f.numerator}" if f.denominator == 1 else f"{f.numerator}/{f.denominator}"
+
+
+def _takes_table(title: str, rows: list[Row]) -> list[str]:
+    """A markdown table of takes with the numbers behind their verdict (nothing when there are none)."""
+    if not rows:
+        return [f"{title}: none.", ""]
+    lines = [f"{title} ({len(rows)}):", "",
+             "| take | verdict | BPM label / map / tracked | ratio | F beat | F multiple | phase ms | F label |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| `{r['subset']}/{r['file_name']}` | {r['cert_verdict']} | {r['bpm_labelled']:g} / "
+                     f"{r['bpm_tempo_map']:.2f} / {r['cert_tracked_bpm']:.2f} | {r['cert_tempo_ratio']:.3f} | "
+                     f"{r['cert_f_measure']:.2f} | {r['cert_f_measure_at_multiple']:.2f} | {r['cert_phase_ms']:+.0f} | "
+                     f"{r['cert_label_f_measure']:.2f} |")
+    return [*lines, ""]

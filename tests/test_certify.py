@@ -1,0 +1,256 @@
+"""The independent grid certificate: known answers on generated takes, the dataset run, the command.
+
+Ground truth comes from takes the project generates itself (``inputs/demo.py``): their true tempo,
+latency and bar line are known, so a grid can be made right or wrong on purpose and the verdict
+must follow. Everything that runs the tracker needs the ``verify`` extra (CI installs it).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from piano_metronome.inputs.demo import TAKES, generate_take
+from piano_metronome.processing import certify as engine
+from piano_metronome.processing.certify import (
+    AGREES,
+    AGREES_AT_MULTIPLE,
+    DISAGREES,
+    VerifyExtraMissingError,
+    certify_onsets,
+    grid_beats,
+    nearest_multiple,
+    verdict_of,
+)
+from piano_metronome.processing.grid import constant_grid
+
+SPECS = {spec.take_id: spec for spec in TAKES}
+AGREEING = (AGREES, AGREES_AT_MULTIPLE)
+
+
+def needs_extra() -> None:
+    """Skip without the verify extra (CI installs it, so nothing is skipped there)."""
+    pytest.importorskip("partitura")
+    pytest.importorskip("mir_eval")
+
+
+def played(take_id: str, **changes) -> tuple[np.ndarray, float, float]:
+    """A generated take's onsets in seconds (what the tracker hears), its true BPM and latency (s)."""
+    take = generate_take(replace(SPECS[take_id], **changes))
+    return take.ticks * take.tick_s, take.true_bpm, take.latency_ms / 1000.0
+
+
+def true_grid(take_id: str, **changes):
+    """The click the generated player followed: its tempo from t = 0, the bar line where the spec says."""
+    onsets, bpm, _ = played(take_id, **changes)
+    spec = replace(SPECS[take_id], **changes)
+    grid = constant_grid(bpm, "tempo_map").shifted_beats(spec.grid_shift_steps / spec.steps_per_beat)
+    return onsets, grid, bpm, spec
+
+
+# --- the rule, without the tracker ------------------------------------------------------------
+
+def test_verdict_rule_follows_its_numbers() -> None:
+    """Each threshold decides on its own side: tempo ratio ±4 %, F 0.8, enough beats."""
+    assert verdict_of(1.01, 1.0, 0.9, 100) == AGREES
+    assert verdict_of(2.02, 2.0, 0.9, 100) == AGREES_AT_MULTIPLE
+    assert verdict_of(0.51, 0.5, 0.81, 100) == AGREES_AT_MULTIPLE
+    assert verdict_of(1.01, 1.0, 0.79, 100) == DISAGREES
+    assert verdict_of(1.053, float("nan"), 0.9, 100) == DISAGREES
+    assert verdict_of(1.0, 1.0, 0.95, engine.MIN_TRACKED_BEATS - 1) == DISAGREES
+
+
+def test_nearest_multiple_refuses_a_95_for_100_click() -> None:
+    """100/95 is 5.3 % from 1: outside the 4 % tolerance, so it is no metrical multiple at all."""
+    assert nearest_multiple(100 / 95) != nearest_multiple(100 / 95)  # NaN
+    assert nearest_multiple(1.03) == 1.0
+    assert nearest_multiple(1.98) == 2.0
+    assert nearest_multiple(0.49) == 0.5
+    assert nearest_multiple(1.5) == 1.5
+
+
+def test_grid_levels_hold_the_right_beats() -> None:
+    """Level 2 halves the beat; level 1/2 keeps every other beat, from the phase asked."""
+    grid = constant_grid(60.0, "tempo_map")
+    assert np.allclose(grid_beats(grid, 0.0, 4.0), [0, 1, 2, 3, 4])
+    assert np.allclose(grid_beats(grid, 0.0, 2.0, 2.0), [0, 0.5, 1, 1.5, 2])
+    assert np.allclose(grid_beats(grid, 0.0, 6.0, 0.5, 0), [0, 2, 4, 6])
+    assert np.allclose(grid_beats(grid, 0.0, 6.0, 0.5, 1), [1, 3, 5])
+
+
+def test_missing_extra_names_the_install_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without partitura the error says which extra to install, not a bare ImportError."""
+    monkeypatch.setitem(sys.modules, "partitura", None)
+    monkeypatch.setitem(sys.modules, "partitura.musicanalysis", None)
+    with pytest.raises(VerifyExtraMissingError, match=r"pip install 'piano_metronome\[verify\]'"):
+        engine.track_beats(np.array([0.0, 0.5, 1.0]))
+
+
+# --- known answers on generated takes ---------------------------------------------------------
+
+@pytest.mark.parametrize("take_id", sorted(SPECS))
+def test_right_grid_agrees(take_id: str) -> None:
+    """The click each demo take was played to: the tracker agrees (at the beat or a multiple)."""
+    needs_extra()
+    onsets, grid, _, _ = true_grid(take_id)
+    cert = certify_onsets(onsets, grid)
+    assert cert.verdict in AGREEING, cert.note
+    assert cert.f_measure_at_multiple >= engine.MIN_F_MEASURE
+
+
+@pytest.mark.parametrize(("take_id", "tempo"), [("da", 120.0), ("db", 72.0), ("dd", 66.0)])
+def test_right_grid_agrees_at_other_tempi(take_id: str, tempo: float) -> None:
+    """Takes generated at other tempi than the demo's, each on its own click: still agreement."""
+    needs_extra()
+    onsets, grid, _, _ = true_grid(take_id, tempo_qpm=tempo, labelled_bpm=f"{tempo:g}")
+    cert = certify_onsets(onsets, grid)
+    assert cert.verdict in AGREEING, cert.note
+
+
+@pytest.mark.parametrize(("take_id", "wrong_bpm"), [("da", 95.0), ("db", 80.0), ("dc", 95.0), ("dd", 93.0)])
+def test_wrong_tempo_map_disagrees(take_id: str, wrong_bpm: float) -> None:
+    """A grid at a tempo the player did not follow (3–5 % off) is found out."""
+    needs_extra()
+    onsets, bpm, _ = played(take_id)
+    cert = certify_onsets(onsets, constant_grid(wrong_bpm, "tempo_map"))
+    assert cert.verdict == DISAGREES, cert.note
+    assert abs(bpm - wrong_bpm) / bpm > 0.025  # the test's own premise: the map really is wrong
+
+
+@pytest.mark.parametrize("take_id", sorted(SPECS))
+def test_grid_shifted_by_a_quarter_beat_disagrees(take_id: str) -> None:
+    """A bar line off by a quarter beat (a 16th) puts no grid beat or 8th on the tracked beats."""
+    needs_extra()
+    onsets, grid, _, _ = true_grid(take_id)
+    cert = certify_onsets(onsets, grid.shifted_beats(0.25))
+    assert cert.verdict == DISAGREES, cert.note
+
+
+def test_phase_has_the_sign_of_the_latency() -> None:
+    """Players early against the click: the tracked beats sit before the clicks."""
+    needs_extra()
+    onsets, grid, _, _ = true_grid("dc")
+    cert = certify_onsets(onsets, grid)
+    assert cert.phase_ms < 0, cert.note
+
+
+def test_label_check_names_only_a_wrong_label() -> None:
+    """dc's file name says 95, its click is 100: named. da's label is its click: not named."""
+    needs_extra()
+    onsets, grid, bpm, _ = true_grid("dc")
+    wrong = certify_onsets(onsets, grid, labelled_bpm=95.0, tempo_map_bpm=bpm)
+    assert wrong.label_disagrees is True, wrong.note
+    assert "BPM label 95" in wrong.note
+    onsets, grid, bpm, _ = true_grid("da")
+    right = certify_onsets(onsets, grid, labelled_bpm=100.0, tempo_map_bpm=bpm)
+    assert right.label_disagrees is False
+    assert certify_onsets(onsets, grid).label_disagrees is None
+
+
+# --- a built dataset --------------------------------------------------------------------------
+
+RAW = Path(__file__).resolve().parent.parent / "raw_midi"
+
+
+def test_demo_dataset_certifies_and_jobs_do_not_change_it(demo_dataset: Path) -> None:
+    """Every demo take of a build agrees with its stored grid; workers give the same certificates."""
+    needs_extra()
+    from piano_metronome.outputs.certify import certify_dataset, digest
+
+    seen: list[tuple[int, int]] = []
+    one = certify_dataset(demo_dataset, [RAW], jobs=1, progress=lambda d, n: seen.append((d, n)))
+    two = certify_dataset(demo_dataset, [RAW], jobs=2)
+    assert [t.recording_id for t in one] == sorted(s.recording_id for s in TAKES)
+    assert all(t.certificate.verdict in AGREEING for t in one), [t.certificate.note for t in one]
+    assert digest(one) == digest(two)
+    assert seen[-1] == (len(TAKES), len(TAKES))
+    dc = next(t for t in one if t.recording_id == "demo/dc")
+    assert dc.certificate.label_disagrees is True
+
+
+def test_rebuilt_grid_is_the_stored_one(demo_dataset: Path) -> None:
+    """The grid rebuilt from the raw file and the row hits the stored window starts; a wrong one does not."""
+    from piano_metronome.inputs.midi import read_midi
+    from piano_metronome.outputs.certify import (
+        CertifyError,
+        check_grid,
+        read_recordings,
+        stored_grid,
+        stored_window_starts,
+    )
+
+    starts = stored_window_starts(demo_dataset)
+    for row in read_recordings(demo_dataset):
+        performance = read_midi(RAW / row["subset"] / row["file_name"])
+        grid = stored_grid(performance, row)
+        check_grid(grid, row, starts[row["recording_id"]])
+        with pytest.raises(CertifyError, match=row["recording_id"]):
+            check_grid(grid.rescaled(1.01), row, starts[row["recording_id"]])
+
+
+def test_changed_raw_file_is_named(demo_dataset: Path, tmp_path: Path) -> None:
+    """A raw take that is not the one built (other sha256) is refused with its path."""
+    from piano_metronome.outputs.certify import CertifyError, find_raw, read_recordings
+
+    shutil.copytree(RAW / "demo", tmp_path / "demo")
+    row = read_recordings(demo_dataset)[0]
+    target = tmp_path / "demo" / row["file_name"]
+    target.write_bytes(target.read_bytes() + b"\0")
+    with pytest.raises(CertifyError, match=row["file_name"]):
+        find_raw(row, [tmp_path])
+    with pytest.raises(CertifyError, match="not found"):
+        find_raw(row, [tmp_path / "nowhere"])
+
+
+def test_command_prints_results_on_stdout(demo_dataset: Path) -> None:
+    """`certify DIR` counts verdicts and names the wrong label on stdout; --json gives every take."""
+    needs_extra()
+    from piano_metronome.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["certify", str(demo_dataset), "--raw", str(RAW), "--jobs", "1"])
+    assert result.exit_code == 0, result.output
+    assert "certified 4 take(s)" in result.stdout
+    assert "dc_95_F.mid" in result.stdout
+    result = runner.invoke(app, ["certify", str(demo_dataset), "--raw", str(RAW), "--jobs", "1", "--json"])
+    data = json.loads(result.stdout)
+    assert {t["recording_id"] for t in data} == {s.recording_id for s in TAKES}
+
+
+def test_command_refuses_a_folder_that_is_not_a_build(tmp_path: Path) -> None:
+    """One line, exit 2, naming the recordings table it looked for."""
+    needs_extra()
+    from piano_metronome.cli import app
+
+    result = CliRunner().invoke(app, ["certify", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "recordings" in result.output
+
+
+# --- the corpus -------------------------------------------------------------------------------
+
+@pytest.mark.corpus
+@pytest.mark.slow
+def test_corpus_wrong_labels_are_all_named(corpus: Path, corpus_build: Path) -> None:
+    """Every take whose file-name BPM the build overrode is named by the certificate, none other
+    among the same number of takes with right labels; their stored grids are not disputed."""
+    needs_extra()
+    from piano_metronome.outputs.certify import certify_dataset, read_recordings
+
+    rows = read_recordings(corpus_build)
+    corpus_rows = [r for r in rows if r["subset"] != "demo"]
+    wrong = {r["recording_id"] for r in corpus_rows if abs(r["bpm_labelled"] - r["bpm_fitted"]) > 0.5}
+    right = sorted(r["recording_id"] for r in corpus_rows if r["recording_id"] not in wrong)
+    assert len(wrong) == 24
+    chosen = wrong | set(right[:: max(1, len(right) // 12)])
+    takes = certify_dataset(corpus_build, [RAW, corpus], jobs=2, recording_ids=chosen)
+    named = {t.recording_id for t in takes if t.certificate.label_disagrees}
+    assert named == wrong
+    assert all(t.certificate.verdict in AGREEING for t in takes if t.recording_id in wrong)
