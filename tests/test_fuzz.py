@@ -16,8 +16,8 @@ import symusic
 from piano_metronome.inputs.manifest import read_manifest
 from piano_metronome.inputs.midi import RecordingError, parse_midi_bytes
 from piano_metronome.kinds import DropReason
+from piano_metronome.outputs.invariants import window_invariants
 from piano_metronome.outputs.tables import windows_table
-from piano_metronome.outputs.validate import window_invariants
 from piano_metronome.paths import PROJECT_ROOT
 from piano_metronome.processing.align import AlignOptions, align
 from piano_metronome.processing.grid import GridError

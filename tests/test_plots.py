@@ -15,7 +15,7 @@ pytest.importorskip("matplotlib")
 
 from piano_metronome.commands.plot import FIGURES, register  # noqa: E402
 from piano_metronome.outputs import plots  # noqa: E402
-from piano_metronome.outputs.stats import every_window, read_recordings  # noqa: E402
+from piano_metronome.outputs.layout import every_window, read_recordings  # noqa: E402
 from tests.conftest import command_app
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

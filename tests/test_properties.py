@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 from piano_metronome.constants import LOWEST_MIDI_PITCH, NUM_KEYS
 from piano_metronome.inputs.midi import Performance, TempoMap
 from piano_metronome.outputs.dense import dense_arrays, iter_dense
+from piano_metronome.outputs.invariants import window_invariants
 from piano_metronome.outputs.schema import arrow_schema
 from piano_metronome.outputs.tables import windows_table
-from piano_metronome.outputs.validate import window_invariants
 from piano_metronome.processing.align import AlignOptions, RecordingInfo, align
 
 TICKS = 480

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from piano_metronome.commands.render import register
 from piano_metronome.inputs.midi import RecordingError, parse_midi_bytes
 from piano_metronome.outputs.dense import dense_arrays
+from piano_metronome.outputs.layout import read_windows, window_shards
 from piano_metronome.outputs.render import (
     RenderSpec,
     _onset_ticks,
@@ -27,7 +28,6 @@ from piano_metronome.outputs.render import (
     render_recording,
     render_window,
 )
-from piano_metronome.outputs.stats import read_windows, window_shards
 from piano_metronome.processing.align import AlignOptions, RecordingInfo, align
 from tests.conftest import command_app
 

@@ -12,7 +12,8 @@ import typer
 from typer.testing import CliRunner
 
 from piano_metronome.commands.stats import register
-from piano_metronome.outputs.stats import folder_split_stats, folder_stats, stats_markdown
+from piano_metronome.outputs.stats import folder_split_stats, folder_stats
+from piano_metronome.outputs.stats_markdown import stats_markdown
 from tests.conftest import command_app
 
 

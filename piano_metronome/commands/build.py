@@ -168,22 +168,14 @@ class ConsoleProgress(BuildProgress):
 
 
 def print_summary(summary: BuildSummary, err: Console) -> None:
-    """The table a person reads at the end of a build (a result: the command prints it on stdout)."""
+    """The table a person reads at the end of a build (a result: the command prints it on stdout),
+    computed from the folder just written, like the card and ``piano-metronome stats``."""
     from rich.markup import escape
-    from rich.table import Table
 
-    from piano_metronome.outputs.stats import split_stats
+    from piano_metronome.commands.stats import splits_table
+    from piano_metronome.outputs.stats import folder_split_stats
 
-    table = Table(title=f"built {summary.out}")
-    for name in ("config", "split", "recordings", "windows", "notes", "hours", "dropped", "warnings"):
-        table.add_column(name, justify="left" if name in ("config", "split", "dropped") else "right")
-    for config, splits in summary.configs.items():
-        for split in splits:
-            s = split_stats(config, summary.config_subsets[config], split, summary.results)
-            dropped = ", ".join(f"{k} {v}" for k, v in s.dropped.items()) or "–"
-            table.add_row(config, split, str(s.recordings), f"{s.windows:,}", f"{s.notes:,}", f"{s.hours:.2f}",
-                          dropped, str(s.warnings))
-    err.print(table)
+    err.print(splits_table(folder_split_stats(summary.out), title=f"built {summary.out}"))
     if summary.rejected:
         err.print(f"[red]{len(summary.rejected)} recording(s) rejected[/] (see build_report.json):")
         for result in summary.rejected:

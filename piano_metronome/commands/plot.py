@@ -52,13 +52,13 @@ def plot(
         from piano_metronome.outputs import plots
     except ImportError as exc:
         raise fail(f"plot needs matplotlib ({exc}); install it with `pip install 'piano_metronome[plot]'`") from None
-    from piano_metronome.outputs.stats import every_window, read_recordings
+    from piano_metronome.outputs.layout import every_window, read_recordings
 
     try:
         tables = {"windows": every_window(dataset), "recordings": read_recordings(dataset)}
     except FileNotFoundError as exc:
         raise fail(str(exc)) from None
-    rows = _window_rows(tables["windows"], window)
+    rows = _window_rows(dataset, tables["windows"], window)
     targets = {name: (getattr(plots, function), tables[table]) for name, (function, table) in FIGURES.items()}
     targets.update({f"pianoroll_{row['window_id'].replace('/', '_')}.png": (plots.piano_roll, row) for row in rows})
     _check_targets(out, list(targets), force, plots.why_not_our_png)
@@ -79,17 +79,18 @@ def _check_targets(out: Path, names: list[str], force: bool, why_not_ours: Calla
         raise refused_exit(exc) from None
 
 
-def _window_rows(windows: pa.Table, ids: list[str] | None) -> list[dict[str, Any]]:
-    """The rows of the requested windows (in the order asked), or the first window when none is asked."""
-    import pyarrow.compute as pc
+def _window_rows(dataset: Path, windows: pa.Table, ids: list[str] | None) -> list[dict[str, Any]]:
+    """The rows of the requested windows (in the order asked, by the library's lookup), or the first
+    window when none is asked."""
+    from piano_metronome.outputs.layout import find_windows
 
     if not ids:
         first: list[dict[str, Any]] = windows.slice(0, 1).to_pylist()
         return first
     rows: list[dict[str, Any]] = []
     for window_id in ids:
-        chosen = windows.filter(pc.equal(windows["window_id"], window_id))
-        if not chosen.num_rows:
+        found = find_windows(dataset, window_id)
+        if len(found) != 1 or found[0]["window_id"] != window_id:
             raise fail(f"no window {window_id!r} in the dataset (ids look like d1/aa/003)")
-        rows.append(chosen.to_pylist()[0])
+        rows.append(found[0])
     return rows

@@ -68,24 +68,14 @@ def render(
 
 
 def _find_rows(data: Path, item_id: str, config: str | None) -> list[dict[str, Any]]:
-    """The rows of a window id, or every window of a recording id, from the first config holding them."""
-    import pyarrow.compute as pc
-
-    from piano_metronome.outputs.stats import read_windows, window_shards
+    """The rows of a window id, or every window of a recording id (the library's lookup), or a clean error."""
+    from piano_metronome.outputs.layout import find_windows
 
     try:
-        shards = window_shards(data)
+        rows = find_windows(data, item_id, config)
     except FileNotFoundError as exc:
         raise fail(str(exc)) from None
-    if config is not None and config not in shards:
-        raise fail(f"{data} has no config {config!r} (it has {', '.join(shards) or 'none'})")
-    subset = item_id.split("/")[0]
-    candidates = [config] if config else sorted(shards, key=lambda c: (c != subset, c == "all"))
-    for name in candidates:
-        table = read_windows(data, name)
-        for column in ("window_id", "recording_id"):
-            chosen = table.filter(pc.equal(table[column], item_id))
-            if chosen.num_rows:
-                return sorted(chosen.to_pylist(), key=lambda r: r["start_step"])
+    if rows:
+        return rows
     where = f"config {config!r}" if config else f"any config of {data}"
     raise fail(f"no window or recording {item_id!r} in {where} (ids look like d1/aa/003 or d1/aa)")

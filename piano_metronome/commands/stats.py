@@ -13,7 +13,7 @@ from piano_metronome.commands.common import fail, result_console
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from piano_metronome.outputs.stats import FolderStats
+    from piano_metronome.outputs.stats import FolderStats, SplitStats
 
 FORMATS = ("table", "markdown", "json")
 
@@ -23,18 +23,27 @@ def register(app: typer.Typer) -> None:
     app.command("stats")(stats)
 
 
+def splits_table(rows: list[SplitStats], title: str = "windows per config and split") -> Table:
+    """Per config and split: recordings, windows, notes, hours, drops, warnings (also the build's summary)."""
+    from rich.table import Table
+
+    from piano_metronome.outputs.stats_markdown import fmt_dropped
+
+    table = Table(title=title)
+    for name in ("config", "split", "recordings", "rejected", "windows", "notes", "hours", "dropped", "warnings"):
+        table.add_column(name, justify="left" if name in ("config", "split", "dropped") else "right", no_wrap=True)
+    for s in rows:
+        table.add_row(s.config, s.split, str(s.recordings), str(s.rejected), f"{s.windows:,}", f"{s.notes:,}",
+                      f"{s.hours:.2f}", fmt_dropped(s.dropped), str(s.warnings))
+    return table
+
+
 def _tables(result: FolderStats) -> list[Table]:
     """Rich tables: per config and split, then per subset what the alignment measured and found."""
     from rich.table import Table
 
-    from piano_metronome.outputs.stats import fmt_dropped
 
-    splits = Table(title="windows per config and split")
-    for name in ("config", "split", "recordings", "rejected", "windows", "notes", "hours", "dropped", "warnings"):
-        splits.add_column(name, justify="left" if name in ("config", "split", "dropped") else "right", no_wrap=True)
-    for s in result.splits:
-        splits.add_row(s.config, s.split, str(s.recordings), str(s.rejected), f"{s.windows:,}", f"{s.notes:,}",
-                       f"{s.hours:.2f}", fmt_dropped(s.dropped), str(s.warnings))
+    splits = splits_table(result.splits)
     align = Table(title="alignment per subset (accepted recordings)")
     for name in ("subset", "recordings", "latency median ms", "latency 10–90 % ms", "timing SD ms", "grid fit",
                  "beyond ±0.35", "grid conflicts", "key ≠ label", "bar moved", "rejected"):
@@ -62,7 +71,8 @@ def stats(
     `--format markdown` prints the card's statistics section; `--format json` the same numbers
     as data. Exit codes: 0 printed; 2 not a built dataset folder or a bad option.
     """
-    from piano_metronome.outputs.stats import folder_stats, stats_markdown
+    from piano_metronome.outputs.stats import folder_stats
+    from piano_metronome.outputs.stats_markdown import stats_markdown
 
     if fmt not in FORMATS:
         raise fail(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")

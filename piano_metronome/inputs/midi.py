@@ -222,7 +222,8 @@ def _performance_from_score(score: ScoreTick, name: str, click: ClickSpec | None
             continue
         if track.is_drum:
             if len(notes["pitch"]):
-                excluded[DropReason.DRUM_CHANNEL.value] = excluded.get(DropReason.DRUM_CHANNEL.value, 0) + len(notes["pitch"])
+                drums = DropReason.DRUM_CHANNEL.value
+                excluded[drums] = excluded.get(drums, 0) + len(notes["pitch"])
             continue
         parts.append(notes)
         controls = track.controls.numpy()

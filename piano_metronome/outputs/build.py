@@ -363,7 +363,7 @@ def _write_folder(raw: Path, staging: Path, summary: BuildSummary, sources: list
     import datasets
 
     from piano_metronome.outputs.card import write_card
-    from piano_metronome.outputs.stats import folder_markdown
+    from piano_metronome.outputs.stats_markdown import folder_markdown
 
     datasets.disable_progress_bars()
     datasets.logging.set_verbosity_error()

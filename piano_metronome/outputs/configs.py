@@ -57,3 +57,10 @@ def default_config(configs: Iterable[str]) -> str:
     """The config ``load_dataset(name)`` returns when none is named: ``all`` when built, else the first."""
     names = list(configs)
     return ALL_CONFIG if ALL_CONFIG in names else names[0]
+
+
+def config_order(config: str) -> tuple[int, str]:
+    """Where a config is listed: its subsets' configs by name, then ``all``, then ``demo`` (the order
+    :func:`configs_of` gives, so every listing of a build agrees with the build itself)."""
+    rank = 2 if config == DEMO_SUBSET else 1 if config == ALL_CONFIG else 0
+    return (rank, config)

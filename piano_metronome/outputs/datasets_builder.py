@@ -19,7 +19,7 @@ import pyarrow as pa
 from piano_metronome.inputs.manifest import SPLITS, ManifestRow
 from piano_metronome.outputs.build import aligned_of
 from piano_metronome.outputs.configs import CONFIG_SUBSETS, config_rows
-from piano_metronome.outputs.layout import spool_path
+from piano_metronome.outputs.layout import iter_batches, spool_path
 from piano_metronome.outputs.schema import features
 from piano_metronome.outputs.tables import windows_table
 from piano_metronome.processing.align import AlignOptions
@@ -113,15 +113,14 @@ def _read_spools(spools: list[str]) -> Iterator[tuple[str, pa.Table]]:
     for spool in spools:
         if not Path(spool).is_file():  # no recording of this subset landed in this split
             continue
-        with pa.OSFile(spool) as source, pa.ipc.open_stream(source) as reader:
-            for batch in reader:
-                pending.append(batch)
-                rows += batch.num_rows
-                if rows >= SHARD_BATCH_ROWS:
-                    table = pa.Table.from_batches(pending).combine_chunks()
-                    yield f"{spool}:{rows}", table.slice(0, SHARD_BATCH_ROWS)
-                    rest = table.slice(SHARD_BATCH_ROWS)
-                    pending, rows = rest.to_batches(), rest.num_rows
+        for batch in iter_batches(Path(spool)):
+            pending.append(batch)
+            rows += batch.num_rows
+            if rows >= SHARD_BATCH_ROWS:
+                table = pa.Table.from_batches(pending).combine_chunks()
+                yield f"{spool}:{rows}", table.slice(0, SHARD_BATCH_ROWS)
+                rest = table.slice(SHARD_BATCH_ROWS)
+                pending, rows = rest.to_batches(), rest.num_rows
     if rows:
         yield "end", pa.Table.from_batches(pending).combine_chunks()
 

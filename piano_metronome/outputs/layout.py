@@ -18,8 +18,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 CARD_FILE = "README.md"
 DATA_DIR = "data"
@@ -131,3 +135,148 @@ def built_config_subsets(out: Path) -> dict[str, tuple[str, ...]]:
     if not isinstance(recorded, dict):
         return dict(CONFIG_SUBSETS)
     return {str(c): tuple(s) for c, s in recorded.items()}
+
+
+# ------------------------------------------------------------------------------------------
+# Reading a built folder: the one Arrow reader, and where each table is
+
+
+def read_table(source: Path | bytes, columns: list[str] | None = None, full_check: bool = False) -> pa.Table:
+    """One Arrow IPC stream file (what ``datasets`` writes), memory-mapped, optionally some columns.
+
+    ``full_check`` validates every buffer, so a damaged file fails here, not in a later read.
+    """
+    import pyarrow as pa
+
+    if isinstance(source, bytes):
+        table = pa.ipc.open_stream(pa.py_buffer(source)).read_all()
+    else:
+        with pa.memory_map(str(source)) as stream, pa.ipc.open_stream(stream) as reader:
+            table = reader.read_all()
+    if full_check:
+        table.validate(full=True)
+    return table.select(columns) if columns else table
+
+
+def read_schema(path: Path) -> pa.Schema:
+    """The schema of an Arrow stream file (with its embedded features), without reading its rows."""
+    import pyarrow as pa
+
+    with pa.OSFile(str(path)) as stream, pa.ipc.open_stream(stream) as reader:
+        return reader.schema
+
+
+def iter_batches(path: Path) -> Iterator[pa.RecordBatch]:
+    """The record batches of an Arrow stream file, one at a time (flat memory on any size)."""
+    import pyarrow as pa
+
+    with pa.OSFile(str(path)) as stream, pa.ipc.open_stream(stream) as reader:
+        yield from reader
+
+
+def split_order(split: str) -> tuple[int, str]:
+    """train, validation, test first (the manifest's order), anything else after, by name."""
+    from piano_metronome.inputs.manifest import SPLITS
+
+    return (SPLITS.index(split) if split in SPLITS else len(SPLITS), split)
+
+
+def window_shards(out: Path) -> dict[str, dict[str, list[Path]]]:
+    """config → split → shard paths of a built folder, configs and splits in their usual order."""
+    from piano_metronome.outputs.configs import config_order
+    from piano_metronome.outputs.schema import RECORDINGS_CONFIG
+
+    found: dict[str, dict[str, list[Path]]] = {}
+    data = Path(out) / DATA_DIR
+    if not data.is_dir():
+        raise FileNotFoundError(f"{out} has no {DATA_DIR}/ folder: is it a dataset built by `piano-metronome build`?")
+    for folder in sorted(p for p in data.iterdir() if p.is_dir() and p.name != RECORDINGS_CONFIG):
+        for shard in sorted(folder.glob("*.arrow")):
+            parsed = parse_shard_name(shard.name)
+            if parsed is not None:
+                found.setdefault(folder.name, {}).setdefault(parsed[0], []).append(shard)
+    return {c: {s: found[c][s] for s in sorted(found[c], key=split_order)} for c in sorted(found, key=config_order)}
+
+
+def read_recordings(out: Path) -> pa.Table:
+    """The ``recordings`` table of a built folder (one row per recording, rejected ones included)."""
+    import pyarrow as pa
+
+    from piano_metronome.outputs.schema import RECORDING_COLUMNS, RECORDINGS_CONFIG
+
+    shards = sorted(config_dir(out, RECORDINGS_CONFIG).glob("*.arrow"))
+    if not shards:
+        raise FileNotFoundError(f"{out} has no {DATA_DIR}/{RECORDINGS_CONFIG}/*.arrow")
+    table = pa.concat_tables([read_table(p) for p in shards])
+    missing = [c.name for c in RECORDING_COLUMNS if c.name not in table.column_names]
+    if missing:  # counts are read from these columns: without them nothing can be counted honestly
+        raise FileNotFoundError(f"{out}: the recordings table has no column(s) {', '.join(missing)} (built by an "
+                                "older version?); build it again")
+    return table
+
+
+def read_windows(out: Path, config: str, split: str | None = None, columns: list[str] | None = None) -> pa.Table:
+    """The windows of one config (one split, or all of them in split order)."""
+    import pyarrow as pa
+
+    shards = window_shards(out).get(config)
+    if not shards:
+        raise FileNotFoundError(f"{out} has no config {config!r}")
+    paths = [p for s, ps in shards.items() if split is None or s == split for p in ps]
+    if not paths:
+        raise FileNotFoundError(f"{out}: config {config!r} has no split {split!r}")
+    return pa.concat_tables([read_table(p, columns) for p in paths])
+
+
+def every_window(out: Path, columns: list[str] | None = None) -> pa.Table:
+    """Every window of the folder once (``all`` repeats ``d1`` and ``d2``), in config order."""
+    import numpy as np
+    import pyarrow as pa
+
+    seen: set[str] = set()
+    parts = []
+    for config in window_shards(out):
+        table = read_windows(out, config, columns=None if columns is None else sorted({*columns, "window_id"}))
+        ids = table["window_id"].to_pylist()
+        keep = np.array([i not in seen for i in ids], dtype=bool)
+        seen.update(ids)
+        if keep.any():
+            parts.append(table.filter(pa.array(keep)))
+    if not parts:
+        raise FileNotFoundError(f"{out} holds no windows")
+    table = pa.concat_tables(parts)
+    return table.select(columns) if columns else table
+
+
+def find_windows(out: Path, item_id: str, config: str | None = None) -> list[dict[str, Any]]:
+    """The row of a window id (``d1/aa/003``), or every window of a recording id (``d1/aa``), in time
+    order, from ``config`` or else the config named after its subset first; empty when none holds it.
+
+    Raises FileNotFoundError for a folder that is not a build, or a ``config`` it does not have.
+    """
+    import pyarrow.compute as pc
+
+    from piano_metronome.outputs.configs import ALL_CONFIG
+
+    shards = window_shards(out)
+    if config is not None and config not in shards:
+        raise FileNotFoundError(f"{out} has no config {config!r} (it has {', '.join(shards) or 'none'})")
+    subset = item_id.split("/")[0]
+    for name in [config] if config else sorted(shards, key=lambda c: (c != subset, c == ALL_CONFIG)):
+        table = read_windows(out, name)
+        for column in ("window_id", "recording_id"):
+            rows = table.filter(pc.equal(table[column], item_id))
+            if rows.num_rows:
+                return sorted(rows.to_pylist(), key=lambda r: int(r["start_step"]))
+    return []
+
+
+def count_windows_and_notes(shards: list[Path]) -> tuple[int, int]:
+    """Windows and notes in shards, read one record batch at a time (flat memory on any size)."""
+    windows = notes = 0
+    for shard in shards:
+        for batch in iter_batches(shard):
+            steps = batch.column("note_step")
+            windows += batch.num_rows
+            notes += steps.offsets[-1].as_py() - steps.offsets[0].as_py() if len(steps) else 0
+    return windows, notes

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 import pyarrow.compute as pc
 
 from piano_metronome.kinds import RejectionKind
-from piano_metronome.outputs.validate import BUILD_REPORT
+from piano_metronome.outputs.layout import BUILD_REPORT, read_table
 
 IDENTICAL, DIFFERS, MISSING, EXTRA = "identical", "differs", "missing from rebuild", "only in rebuild"
 #: Differences listed per file (the counts are always exact).
@@ -149,7 +149,7 @@ def explain(rel: str, old: bytes, new: bytes) -> list[str]:
     """How two versions of a file differ, in a few lines a person can act on."""
     try:
         if rel.endswith(".arrow"):
-            details = diff_tables(_read_stream(old), _read_stream(new))
+            details = diff_tables(read_table(old, full_check=True), read_table(new, full_check=True))
         elif rel.endswith(".json"):
             details = diff_json(json.loads(old), json.loads(new))
         else:
@@ -158,13 +158,6 @@ def explain(rel: str, old: bytes, new: bytes) -> list[str]:
         details = [f"cannot compare contents ({type(exc).__name__}: {exc})"]
     sizes = f"{len(old):,} → {len(new):,} bytes"
     return [sizes, *details] if details else [sizes, "contents equal as data; bytes differ (encoding)"]
-
-
-def _read_stream(data: bytes) -> pa.Table:
-    """An Arrow IPC stream from bytes, validated."""
-    table = pa.ipc.open_stream(pa.py_buffer(data)).read_all()
-    table.validate(full=True)
-    return table
 
 
 # --- tables -------------------------------------------------------------------------------------

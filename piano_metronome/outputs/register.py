@@ -32,7 +32,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from piano_metronome.outputs.layout import CHECKSUM_FILE, shard_paths
+from piano_metronome.outputs.layout import CHECKSUM_FILE, iter_batches, read_schema, shard_paths
 
 #: The name the project's own build is loadable by.
 DATASET_NAME = "piano_metronome"
@@ -83,31 +83,27 @@ def _write_shards(folder: Path, config: str, split: str, entry: Path, name: str)
     lengths = []
     for index, shard in enumerate(shards):
         suffix = "" if len(shards) == 1 else f"-{index:05d}-of-{len(shards):05d}"
-        with pa.OSFile(str(shard)) as source, pa.ipc.open_stream(source) as reader:
-            schema = reader.schema
-            meta = dict(schema.metadata or {})
-            if b"huggingface" in meta:
-                info = json.loads(meta[b"huggingface"])
-                info["info"]["features"] = legacy_features(info["info"]["features"])
-                meta[b"huggingface"] = json.dumps(info).encode()
-            schema = schema.with_metadata(meta)
-            rows = 0
-            with pa.OSFile(str(entry / f"{name}-{split}{suffix}.arrow"), "wb") as sink, \
-                    pa.ipc.new_stream(sink, schema) as writer:
-                for batch in reader:
-                    writer.write_batch(pa.RecordBatch.from_arrays(batch.columns, schema=schema))
-                    rows += batch.num_rows
+        schema = read_schema(shard)
+        meta = dict(schema.metadata or {})
+        if b"huggingface" in meta:
+            info = json.loads(meta[b"huggingface"])
+            info["info"]["features"] = legacy_features(info["info"]["features"])
+            meta[b"huggingface"] = json.dumps(info).encode()
+        schema = schema.with_metadata(meta)
+        rows = 0
+        with pa.OSFile(str(entry / f"{name}-{split}{suffix}.arrow"), "wb") as sink, \
+                pa.ipc.new_stream(sink, schema) as writer:
+            for batch in iter_batches(shard):
+                writer.write_batch(pa.RecordBatch.from_arrays(batch.columns, schema=schema))
+                rows += batch.num_rows
         lengths.append(rows)
     return lengths
 
 
 def _dataset_info(folder: Path, config: str, splits: dict[str, list[int]], name: str) -> dict[str, Any]:
     """``dataset_info.json`` of a cache entry: features of the config's first shard, split sizes."""
-    import pyarrow as pa
-
     first = next(p for s in splits for p in shard_paths(folder, config, s))
-    with pa.OSFile(str(first)) as source, pa.ipc.open_stream(source) as reader:
-        features = json.loads(reader.schema.metadata[b"huggingface"])["info"]["features"]
+    features = json.loads(read_schema(first).metadata[b"huggingface"])["info"]["features"]
     split_infos = {
         split: {"name": split, "num_bytes": sum(p.stat().st_size for p in shard_paths(folder, config, split)),
                 "num_examples": sum(lengths), "shard_lengths": lengths if len(lengths) > 1 else None,

@@ -1,10 +1,10 @@
 """Statistics of a build: the numbers the card, the console and ``piano-metronome stats`` show.
 
-Two sources, one meaning. During a build, :func:`split_stats` sums the alignment reports in
-memory (the summary printed at the end). Everything else reads a *built folder* only, the
-``recordings`` table and the window shards, never a rebuild: the card's statistics section is
-generated from the folder the build has just written, so it says exactly what a user who
-loads the tables would count.
+Everything here reads a *built folder* only (the ``recordings`` table and the window shards,
+through :mod:`piano_metronome.outputs.layout`), never a rebuild or a build's memory: the build's
+summary, the card's statistics section and ``piano-metronome stats`` are computed once from
+the folder the build has just written, so they say exactly what a user who loads the tables
+would count.
 """
 
 from __future__ import annotations
@@ -19,10 +19,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from piano_metronome.inputs.manifest import SPLITS
 from piano_metronome.kinds import WarningKind
-from piano_metronome.outputs.schema import CONFIGS, RECORDING_COLUMNS, RECORDINGS_CONFIG
-from piano_metronome.processing.pipeline import RecordingResult
+from piano_metronome.outputs.layout import built_config_subsets, count_windows_and_notes, read_recordings, window_shards
 
 
 @dataclass(frozen=True)
@@ -40,108 +38,8 @@ class SplitStats:
     warnings: int
 
 
-def split_stats(config: str, subsets: tuple[str, ...], split: str, results: list[RecordingResult]) -> SplitStats:
-    """Totals over the recordings of ``subsets`` in ``split``, from in-memory alignment results."""
-    chosen = [r for r in results if r.row.subset in subsets and r.row.split == split]
-    ok = [r for r in chosen if r.ok]
-    dropped: Counter[str] = Counter()
-    for r in ok:
-        dropped.update(r.report.dropped)
-    return SplitStats(
-        config=config, split=split, recordings=len(ok), rejected=len(chosen) - len(ok),
-        windows=sum(r.report.windows for r in ok), notes=sum(r.report.notes_placed for r in ok),
-        hours=sum(r.report.duration_s for r in ok) / 3600.0, dropped=dict(sorted(dropped.items())),
-        warnings=sum(len(r.report.warnings) for r in ok),
-    )
-
-
-# ------------------------------------------------------------------------------------------
-# Reading a built folder
-
-
-def read_arrow(path: Path, columns: list[str] | None = None) -> pa.Table:
-    """One Arrow IPC stream shard (what ``datasets`` writes), memory-mapped, optionally some columns."""
-    with pa.memory_map(str(path)) as source, pa.ipc.open_stream(source) as reader:
-        table = reader.read_all()
-    return table.select(columns) if columns else table
-
-
-def _split_order(split: str) -> tuple[int, str]:
-    """train, validation, test first (the manifest's order), anything else after, by name."""
-    return (SPLITS.index(split) if split in SPLITS else len(SPLITS), split)
-
-
-def _config_order(config: str) -> tuple[int, str]:
-    """d1, d2, all, demo first (the build's order), anything else after, by name."""
-    return (CONFIGS.index(config) if config in CONFIGS else len(CONFIGS), config)
-
-
-def window_shards(folder: Path) -> dict[str, dict[str, list[Path]]]:
-    """config → split → shard paths, from ``data/<config>/<split>-NNNNN-of-NNNNN.arrow``."""
-    found: dict[str, dict[str, list[Path]]] = {}
-    data = Path(folder) / "data"
-    if not data.is_dir():
-        raise FileNotFoundError(f"{folder} has no data/ folder: is it a dataset built by `piano-metronome build`?")
-    for config_dir in sorted(p for p in data.iterdir() if p.is_dir() and p.name != RECORDINGS_CONFIG):
-        for shard in sorted(config_dir.glob("*.arrow")):
-            split = shard.name.split("-")[0]
-            found.setdefault(config_dir.name, {}).setdefault(split, []).append(shard)
-    return {c: {s: found[c][s] for s in sorted(found[c], key=_split_order)} for c in sorted(found, key=_config_order)}
-
-
-def read_recordings(folder: Path) -> pa.Table:
-    """The ``recordings`` table of a built folder (one row per recording, rejected ones included)."""
-    shards = sorted((Path(folder) / "data" / RECORDINGS_CONFIG).glob("*.arrow"))
-    if not shards:
-        raise FileNotFoundError(f"{folder} has no data/{RECORDINGS_CONFIG}/*.arrow")
-    table = pa.concat_tables([read_arrow(p) for p in shards])
-    missing = [c.name for c in RECORDING_COLUMNS if c.name not in table.column_names]
-    if missing:  # counts are read from these columns: without them nothing can be counted honestly
-        raise FileNotFoundError(f"{folder}: the recordings table has no column(s) {', '.join(missing)} (built by an "
-                                "older version?); build it again")
-    return table
-
-
-def read_windows(folder: Path, config: str, split: str | None = None, columns: list[str] | None = None) -> pa.Table:
-    """The windows of one config (one split, or all of them in split order)."""
-    shards = window_shards(folder).get(config)
-    if not shards:
-        raise FileNotFoundError(f"{folder} has no config {config!r}")
-    paths = [p for s, ps in shards.items() if split is None or s == split for p in ps]
-    if not paths:
-        raise FileNotFoundError(f"{folder}: config {config!r} has no split {split!r}")
-    return pa.concat_tables([read_arrow(p, columns) for p in paths])
-
-
-def every_window(folder: Path, columns: list[str] | None = None) -> pa.Table:
-    """Every window of the folder once (``all`` repeats ``d1`` and ``d2``), in config order."""
-    seen: set[str] = set()
-    parts = []
-    for config in window_shards(folder):
-        table = read_windows(folder, config, columns=None if columns is None else sorted({*columns, "window_id"}))
-        ids = table["window_id"].to_pylist()
-        keep = np.array([i not in seen for i in ids], dtype=bool)
-        seen.update(ids)
-        if keep.any():
-            parts.append(table.filter(pa.array(keep)))
-    if not parts:
-        raise FileNotFoundError(f"{folder} holds no windows")
-    table = pa.concat_tables(parts)
-    return table.select(columns) if columns else table
-
-
 # ------------------------------------------------------------------------------------------
 # Statistics of a built folder
-
-
-def config_subsets(folder: Path, config: str) -> tuple[str, ...]:
-    """The subsets a config holds: the builder's definition, else what its shards contain."""
-    from piano_metronome.outputs.configs import CONFIG_SUBSETS
-
-    if config in CONFIG_SUBSETS:
-        return CONFIG_SUBSETS[config]
-    subsets = read_windows(folder, config, columns=["subset"])["subset"].to_pylist()
-    return tuple(sorted(set(subsets)))
 
 
 def _sum_json(values: Iterable[str]) -> dict[str, int]:
@@ -152,24 +50,13 @@ def _sum_json(values: Iterable[str]) -> dict[str, int]:
     return dict(sorted(total.items()))
 
 
-def count_windows_and_notes(shards: list[Path]) -> tuple[int, int]:
-    """Windows and notes in shards, read one record batch at a time (flat memory on any size)."""
-    windows = notes = 0
-    for shard in shards:
-        with pa.OSFile(str(shard)) as source, pa.ipc.open_stream(source) as reader:
-            for batch in reader:
-                steps = batch.column("note_step")
-                windows += batch.num_rows
-                notes += steps.offsets[-1].as_py() - steps.offsets[0].as_py() if len(steps) else 0
-    return windows, notes
-
-
 def folder_split_stats(folder: Path) -> list[SplitStats]:
     """Per config and split: recordings, hours, drops, warnings (recordings table); windows, notes (shards)."""
     recordings = read_recordings(folder).to_pydict()
+    config_subsets = built_config_subsets(folder)
     rows = []
     for config, splits in window_shards(folder).items():
-        subsets = config_subsets(folder, config)
+        subsets = config_subsets.get(config, ())
         for split in splits:
             chosen = [i for i, (sub, spl) in enumerate(zip(recordings["subset"], recordings["split"], strict=True))
                       if sub in subsets and spl == split]
@@ -327,93 +214,3 @@ def folder_stats(folder: Path) -> FolderStats:
 
 # ------------------------------------------------------------------------------------------
 # Markdown (the card's generated statistics section)
-
-
-def fmt_dropped(dropped: dict[str, int]) -> str:
-    """``same_cell_collision 14, zero_duration 1`` or ``none``."""
-    return ", ".join(f"{k} {v:,}" for k, v in dropped.items()) or "none"
-
-
-def splits_markdown(rows: list[SplitStats]) -> list[str]:
-    """The per config and split table."""
-    lines = ["| config | split | recordings | rejected | windows | notes | hours | notes dropped (by reason) | "
-             "warnings |", "|---|---|---:|---:|---:|---:|---:|---|---:|"]
-    for s in rows:
-        lines.append(f"| {s.config} | {s.split} | {s.recordings} | {s.rejected} | {s.windows:,} | {s.notes:,} | "
-                     f"{s.hours:.2f} | {fmt_dropped(s.dropped)} | {s.warnings} |")
-    return lines
-
-
-def alignment_markdown(rows: list[SubsetAlignment]) -> list[str]:
-    """Latency, timing spread, grid fit and ambiguity per subset."""
-    lines = ["| subset | recordings | latency median (ms) | latency 10th–90th percentile (ms) | latency range (ms) | "
-             "timing SD, median (ms) | grid fit (concentration), median | grid fit, lowest | "
-             "notes beyond ±0.35 step |", "|---|---:|---:|---|---|---:|---:|---:|---:|"]
-    for a in rows:
-        if not a.recordings:
-            lines.append(f"| {a.subset} | 0 | – | – | – | – | – | – | – |")
-            continue
-        lines.append(f"| {a.subset} | {a.recordings} | {a.latency_median_ms:.1f} | {a.latency_p10_ms:.1f} … "
-                     f"{a.latency_p90_ms:.1f} | {a.latency_min_ms:.1f} … {a.latency_max_ms:.1f} | "
-                     f"{a.timing_sd_median_ms:.1f} | {a.concentration_median:.3f} | {a.concentration_min:.3f} | "
-                     f"{a.share_beyond_035:.2%} |")
-    return lines
-
-
-def checks_markdown(rows: list[SubsetAlignment]) -> list[str]:
-    """What the checks found per subset: grid sources used, corrections, label conflicts, rejections."""
-    lines = ["| subset | grid used (recordings) | fitted period used | bar line moved | grid sources disagree | "
-             f"key label ≠ estimated key signature | timing SD < {QUANTIZED_SD_MS:g} ms (quantized onsets) | "
-             "rejected |", "|---|---|---:|---:|---:|---:|---:|---:|"]
-    for a in rows:
-        sources = ", ".join(f"{k} {v}" for k, v in a.grid_sources.items()) or "–"
-        lines.append(f"| {a.subset} | {sources} | {a.fitted_period} | {a.bar_line_moved} | {a.grid_conflicts} | "
-                     f"{a.key_disagreements} | {len(a.quantized)} | {a.rejected} |")
-    quantized = [rid for a in rows for rid in a.quantized]
-    if quantized:
-        lines += ["", f"Recordings whose onsets sit on the grid within {QUANTIZED_SD_MS:g} ms (probably quantized "
-                  f"before export, so their offsets carry no human timing): {', '.join(f'`{r}`' for r in quantized)}."]
-    return lines
-
-
-def conflicts_markdown(groups: list[ConflictGroup]) -> list[str]:
-    """Each disagreement between grid sources: what lost, the grid the build used, which recordings."""
-    if not groups:
-        return ["No grid source disagreed with the one the notes fit."]
-    lines = ["| subset | contradicted by the notes (BPM) | grid used | BPM used | recordings |",
-             "|---|---|---|---:|---|"]
-    for g in groups:
-        lines.append(f"| {g.subset} | {g.contradicted} | {g.grid_source} | {g.bpm_used:.2f} | "
-                     f"{len(g.recording_ids)}: {', '.join(g.recording_ids)} |")
-    return lines
-
-
-def warnings_markdown(kinds: dict[str, dict[str, int]], subsets: list[str]) -> list[str]:
-    """Warnings by kind and subset."""
-    if not kinds:
-        return ["No warnings."]
-    lines = ["| warning | " + " | ".join(subsets) + " |", "|---|" + "---:|" * len(subsets)]
-    for kind, counts in kinds.items():
-        lines.append(f"| {kind} | " + " | ".join(str(counts.get(s, 0)) for s in subsets) + " |")
-    return lines
-
-
-def stats_markdown(stats: FolderStats) -> str:
-    """The card's statistics section (tables under level-3 headings)."""
-    subsets = [a.subset for a in stats.alignment]
-    rejected = [f"- `{rid}`: {reason}" for a in stats.alignment for rid, reason in a.rejections.items()]
-    parts = [
-        "### Recordings, windows, notes and hours", "", *splits_markdown(stats.splits), "",
-        "### What the alignment measured", "", *alignment_markdown(stats.alignment), "",
-        "### What the checks found", "", *checks_markdown(stats.alignment), "",
-        "### Grid sources the notes contradict, and the grid used", "", *conflicts_markdown(stats.conflicts), "",
-        "### Warnings by kind", "", *warnings_markdown(stats.warnings, subsets), "",
-    ]
-    if rejected:
-        parts += ["### Rejected recordings", "", *rejected, ""]
-    return "\n".join(parts)
-
-
-def folder_markdown(folder: Path) -> str:
-    """The statistics section of a built folder's card."""
-    return stats_markdown(folder_stats(folder))

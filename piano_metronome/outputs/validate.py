@@ -27,12 +27,16 @@ import pyarrow.compute as pc
 
 from piano_metronome.inputs.manifest import sha256_file
 from piano_metronome.kinds import ConflictKind, DropReason, RejectionKind, WarningKind
-from piano_metronome.outputs.check_report import FAIL, MAX_LISTED, Check, Report
+from piano_metronome.outputs.check_report import MAX_LISTED, Check, Report
 from piano_metronome.outputs.invariants import as_numpy, window_invariants
-from piano_metronome.outputs.layout import BUILD_REPORT, CHECKSUM_FILE, built_config_subsets, parse_shard_name
+from piano_metronome.outputs.layout import (
+    BUILD_REPORT,
+    CHECKSUM_FILE,
+    built_config_subsets,
+    parse_shard_name,
+    read_table,
+)
 from piano_metronome.outputs.schema import RECORDING_COLUMNS, RECORDINGS_CONFIG, WINDOW_COLUMNS
-
-__all__ = ["BUILD_REPORT", "FAIL", "Check", "Report", "validate_dataset", "window_invariants"]
 
 _CHECKSUM_LINE = re.compile(r"^\\?(?P<digest>[0-9a-fA-F]{64}) [ *](?P<path>.+)$")
 
@@ -102,11 +106,8 @@ def read_card(root: Path) -> Card:
 def _read_table(path: Path) -> tuple[pa.Table | None, pa.Schema | None, str]:
     """An Arrow IPC stream file, fully validated (a flipped byte must not crash a later read)."""
     try:
-        with pa.OSFile(str(path)) as source:
-            reader = pa.ipc.open_stream(source)
-            table = reader.read_all()
-        table.validate(full=True)
-        return table, reader.schema, ""
+        table = read_table(path, full_check=True)
+        return table, table.schema, ""
     except (pa.ArrowException, OSError, ValueError) as exc:
         return None, None, f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
 
