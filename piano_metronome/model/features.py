@@ -23,11 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..constants import LOWEST_MIDI_PITCH
+
 if TYPE_CHECKING:
     import torch
 
 N_KEYS = 88
-MIDI_LOW = 21  # key 0 is A0, MIDI 21
 MAX_RANK = 5  # ranks within a chord are one-hot up to 4, then "5th or further"
 BLACK_KEYS = np.array([0, 1, 0, 1, 0, 0, 1, 0, 1, 0, 1, 0], dtype=np.float32)  # by MIDI pitch class
 
@@ -279,7 +280,7 @@ def _note_features(w: Windows, idx, notes, batch_index, key, key_sig, steps, max
                    duration: np.ndarray):
     """Per note: register, pitch class in the key, black key, chord, local melody, metre, duration."""
     step = w.note_step[notes]
-    pitch_class = (key + MIDI_LOW) % 12
+    pitch_class = (key + LOWEST_MIDI_PITCH) % 12
     abs_step = w.start_step[idx][batch_index] + step
     spb, bpb = w.steps_per_beat[idx][batch_index], w.beats_per_bar[idx][batch_index]
     sub, beat = metrical_position(abs_step, spb, bpb)

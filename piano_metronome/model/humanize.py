@@ -15,8 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..constants import LOWEST_MIDI_PITCH
 from ..inputs.midi import Performance, read_midi
-from ..outputs.render import PIANO_LOW, Hits, RenderSpec, render_hits
+from ..notes import Notes
+from ..outputs.render import RenderSpec, render_hits
 from ..processing.keys import estimate_key, key_signature, parse_key
 
 
@@ -42,7 +44,7 @@ def score_table(perf: Performance, steps_per_beat: int, key_sig: int, steps: int
     grid = np.maximum(np.round(beats * steps_per_beat).astype(np.int64), 0)
     end_beats = tm.seconds_to_beats(perf.onsets + perf.durations)
     duration = (end_beats - beats) * steps_per_beat
-    keys = perf.pitches.astype(np.int64) - 21
+    keys = perf.pitches.astype(np.int64) - LOWEST_MIDI_PITCH
     order = np.lexsort((keys, grid))
     grid, keys, duration = grid[order], keys[order], duration[order]
     n_windows = int(grid.max() // steps + 1) if len(grid) else 0
@@ -90,7 +92,7 @@ def pedal_per_step(perf: Performance, grid_seconds: np.ndarray) -> np.ndarray:
     return np.where(i >= 0, values[np.clip(i, 0, None)], 0)
 
 
-def _write_midi(path: Path, perf: Performance, steps_per_beat: int, hits: Hits) -> None:
+def _write_midi(path: Path, perf: Performance, steps_per_beat: int, hits: Notes) -> None:
     """Write through the same writer as ``render``: the whole tempo map, real grid times, the pedal."""
     tempo_steps, tempo_bpm = tempo_segments(perf, steps_per_beat)
     n_steps = int(hits.step.max(initial=0)) + 1
@@ -132,8 +134,9 @@ def humanize_file(model, in_path: str | Path, out_path: str | Path, steps_per_be
         velocity[w.note_source], offset[w.note_source] = v_sorted, o_sorted  # back to table order
         offset = np.maximum(offset, -grid)  # an onset pushed before time zero is clamped to zero
         vel_midi = np.clip(np.round(velocity * 127), 1, 127).astype(np.int64)
-        hits = Hits(step=grid, key=perf.pitches[order].astype(np.int64) - PIANO_LOW, offset=offset.astype(np.float64),
-                    velocity=vel_midi, duration=np.maximum(written, 0.05))
+        keys = perf.pitches[order].astype(np.int64) - LOWEST_MIDI_PITCH
+        hits = Notes(step=grid, key=keys, offset=offset.astype(np.float64), velocity=vel_midi,
+                     duration=np.maximum(written, 0.05))
         _write_midi(path, perf, steps_per_beat, hits)
         onsets = perf.tempo_map.beats_to_seconds((grid + offset) / steps_per_beat)
         shifts.append(np.abs(onsets - perf.onsets[order]) * 1000)

@@ -25,30 +25,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from piano_metronome.constants import LOWEST_MIDI_PITCH, MAX_MIDI_VALUE, NUM_KEYS, SUSTAIN_CC
+from piano_metronome.notes import Notes
 
 if TYPE_CHECKING:
     from symusic.core import ScoreTick
 
 TICKS_PER_BEAT = 960
-PIANO_LOW = LOWEST_MIDI_PITCH  # kept for model/humanize.py until it imports constants
 MARKER_PREFIX = "piano-metronome "
-
-
-@dataclass(frozen=True)
-class Hits:
-    """Sparse notes on a grid: step (from the rendered grid's origin), key 0…87, offset and duration in
-    steps, MIDI velocity."""
-
-    step: np.ndarray
-    key: np.ndarray
-    offset: np.ndarray
-    velocity: np.ndarray
-    duration: np.ndarray
-
-    def __post_init__(self) -> None:
-        sizes = {len(a) for a in (self.step, self.key, self.offset, self.velocity, self.duration)}
-        if len(sizes) > 1:
-            raise ValueError(f"hit arrays differ in length: {sorted(sizes)}")
 
 
 @dataclass(frozen=True)
@@ -142,7 +125,7 @@ def _lead_in(spec: RenderSpec, earliest_tick: int) -> int:
     return spec.lead_in_beats
 
 
-def render_hits(hits: Hits, spec: RenderSpec, pedal: np.ndarray | None = None) -> ScoreTick:
+def render_hits(hits: Notes, spec: RenderSpec, pedal: np.ndarray | None = None) -> ScoreTick:
     """A ``symusic.Score`` (one piano track, in ticks) of sparse hits and a per-step pedal."""
     # symusic.Score(…), .Track(…), .Note(…) dispatch to these tick classes; naming them gives typed objects
     from symusic.core import (
@@ -190,9 +173,9 @@ def read_render_info(score: ScoreTick) -> dict[str, Any] | None:
     return None
 
 
-def _window_hits(row: Mapping[str, Any], first_step: int = 0) -> Hits:
+def _window_hits(row: Mapping[str, Any], first_step: int = 0) -> Notes:
     """The hits of one dataset row, their steps moved by ``first_step``."""
-    return Hits(
+    return Notes(
         step=np.asarray(row["note_step"], dtype=np.int64) + first_step,
         key=np.asarray(row["note_key"], dtype=np.int64),
         offset=np.asarray(row["note_offset"], dtype=np.float64),
@@ -230,9 +213,9 @@ def render_recording(rows: Sequence[Mapping[str, Any]], *, apply_latency: bool =
     if not rows or len({r["recording_id"] for r in rows}) != 1:
         raise ValueError("render_recording needs the windows of exactly one recording")
     parts = [_window_hits(r, int(r["start_step"])) for r in rows]
-    cat = {name: np.concatenate([getattr(p, name) for p in parts]) for name in Hits.__dataclass_fields__}
+    cat = {name: np.concatenate([getattr(p, name) for p in parts]) for name in Notes.__dataclass_fields__}
     _, first = np.unique(cat["step"] * NUM_KEYS + cat["key"], return_index=True)
-    hits = Hits(**{name: values[first] for name, values in cat.items()})
+    hits = Notes(**{name: values[first] for name, values in cat.items()})
     total = max(int(r["start_step"]) + int(r["valid_steps"]) for r in rows)
     pedal = np.zeros(total, np.int64)
     for r in rows:
@@ -267,7 +250,7 @@ def render_performance(H: np.ndarray, O: np.ndarray, V: np.ndarray, bpm: float, 
     step, key = np.nonzero(hit > threshold)
     dur = np.broadcast_to(np.asarray(durations, dtype=np.float64), hit.shape)[step, key]
     midi_velocity = np.clip(np.rint(velocity[step, key] * MAX_MIDI_VALUE), 1, MAX_MIDI_VALUE).astype(np.int64)
-    hits = Hits(step=step, key=key, offset=offset[step, key], velocity=midi_velocity, duration=dur)
+    hits = Notes(step=step, key=key, offset=offset[step, key], velocity=midi_velocity, duration=dur)
     spec = RenderSpec(steps_per_beat=steps_per_beat, tempo_bpm=(float(bpm),), beats_per_bar=beats_per_bar,
                       latency_ms=latency_ms, lead_in_beats=lead_in_beats, meta={"source": "model output"})
     return render_hits(hits, spec, pedal)

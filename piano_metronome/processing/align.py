@@ -24,6 +24,7 @@ import numpy as np
 from piano_metronome.constants import LOWEST_MIDI_PITCH
 from piano_metronome.inputs.midi import Performance
 from piano_metronome.kinds import ConflictKind, DropReason, RejectionKind, WarningKind
+from piano_metronome.notes import Notes
 from piano_metronome.processing.grid import (
     Candidate,
     Grid,
@@ -160,23 +161,12 @@ class AlignmentReport:
 
 
 @dataclass(frozen=True)
-class AlignedNotes:
-    """Placed notes, sorted by (step, key); ``step`` counts sub-beats from the first bar line."""
-
-    step: np.ndarray
-    key: np.ndarray
-    offset: np.ndarray
-    velocity: np.ndarray
-    duration: np.ndarray
-
-
-@dataclass(frozen=True)
 class AlignedPerformance:
     """A recording on its grid: the notes, pedal per step, windows, and the report."""
 
     info: RecordingInfo
     report: AlignmentReport
-    notes: AlignedNotes
+    notes: Notes
     pedal: np.ndarray
     window_starts: np.ndarray
     window_bpm: np.ndarray
@@ -502,7 +492,7 @@ def _place(performance: Performance, info: RecordingInfo, options: AlignOptions,
     first = np.concatenate([[True], cell[1:] != cell[:-1]]) if len(order) else np.zeros(0, bool)
     _drop(~first, DropReason.SAME_CELL_COLLISION, report)
     keep = order[first]  # sorted by (step, key) already
-    notes = AlignedNotes(
+    notes = Notes(
         step=step[keep], key=key[keep].astype(np.int8), offset=_stored_offsets(offset[keep]),
         velocity=performance.velocities[keep].astype(np.uint8), duration=duration[keep].astype(np.float32),
     )
@@ -548,7 +538,7 @@ def _windows(step: np.ndarray, total_steps: int, options: AlignOptions) -> tuple
     return starts[counts > 0], int((counts == 0).sum())
 
 
-def _timing_stats(report: AlignmentReport, notes: AlignedNotes, grid: Grid, steps_per_beat: int) -> None:
+def _timing_stats(report: AlignmentReport, notes: Notes, grid: Grid, steps_per_beat: int) -> None:
     """Spread of the human part: robust SD in ms, mean |offset|, share beyond 0.35 step."""
     if len(notes.offset) == 0:
         return
