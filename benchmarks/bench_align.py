@@ -20,7 +20,7 @@ def main() -> None:
     from piano_metronome.inputs.manifest import read_manifest
     from piano_metronome.inputs.midi import read_midi
     from piano_metronome.processing.align import align
-    from piano_metronome.processing.pipeline import info_of
+    from piano_metronome.processing.recording import info_of
 
     rows = read_manifest(ROOT / "raw_midi" / "manifest.csv")
     paths = [row.path(corpus_dir()) for row in rows]

@@ -13,7 +13,7 @@ from piano_metronome.inputs.manifest import read_manifest
 from piano_metronome.inputs.midi import Performance, RecordingError, TempoMap, read_midi
 from piano_metronome.kinds import ConflictKind, WarningKind
 from piano_metronome.processing.align import AlignOptions, RecordingInfo, align
-from piano_metronome.processing.pipeline import info_of
+from piano_metronome.processing.recording import info_of
 
 DEMO = Path(__file__).resolve().parent.parent / "raw_midi" / "demo"
 DEMO_ROWS = {r.recording_id: r for r in read_manifest(DEMO / "manifest.csv")}
@@ -233,7 +233,7 @@ def test_hop_gives_overlapping_windows():
 
 @pytest.mark.corpus
 def test_corpus_all_align_with_conflicts_flagged(corpus):
-    from piano_metronome.processing.pipeline import process_row
+    from piano_metronome.processing.recording import process_row
 
     rows = read_manifest(Path(__file__).resolve().parent.parent / "raw_midi" / "manifest.csv")
     assert len(rows) == 361

@@ -30,7 +30,7 @@ from piano_metronome.kinds import RejectionKind, WarningKind
 from piano_metronome.outputs.build import run_build
 from piano_metronome.outputs.validate import validate_dataset
 from piano_metronome.paths import PROJECT_ROOT
-from piano_metronome.processing import pipeline
+from piano_metronome.processing import recording
 from piano_metronome.processing.align import AlignOptions
 
 DEMO = PROJECT_ROOT / "raw_midi" / "demo"
@@ -274,7 +274,7 @@ def test_oversized_file_is_refused_before_reading(tmp_path: Path, monkeypatch: p
     folder = tmp_path / "demo"
     folder.mkdir()
     shutil.copy(DEMO / "da_100_C.mid", folder)
-    monkeypatch.setattr(pipeline, "MAX_FILE_BYTES", 1000)
-    result = pipeline.process_row(row_for(folder / "da_100_C.mid"), [tmp_path], AlignOptions())
+    monkeypatch.setattr(recording, "MAX_FILE_BYTES", 1000)
+    result = recording.process_row(row_for(folder / "da_100_C.mid"), [tmp_path], AlignOptions())
     assert not result.ok and result.report.reason.startswith("file too large (2,168 bytes > 1,000)")
     assert result.report.reason_kind == RejectionKind.FILE_TOO_LARGE

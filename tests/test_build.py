@@ -15,7 +15,7 @@ from piano_metronome.outputs.dense import dense_arrays, iter_dense
 from piano_metronome.outputs.schema import WINDOW_COLUMNS, arrow_schema, features
 from piano_metronome.processing.align import AlignOptions
 from piano_metronome.processing.keys import KEY_NAMES
-from piano_metronome.processing.pipeline import process_row
+from piano_metronome.processing.recording import process_row
 from tests.conftest import build_dataset
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -21,7 +21,7 @@ from piano_metronome.outputs.tables import windows_table
 from piano_metronome.paths import PROJECT_ROOT
 from piano_metronome.processing.align import AlignOptions, align
 from piano_metronome.processing.grid import GridError
-from piano_metronome.processing.pipeline import info_of
+from piano_metronome.processing.recording import info_of
 
 DEMO = PROJECT_ROOT / "raw_midi" / "demo"
 ROWS = sorted(read_manifest(DEMO / "manifest.csv"), key=lambda r: r.file_name)

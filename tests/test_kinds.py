@@ -22,7 +22,7 @@ from piano_metronome.outputs.schema import RECORDING_COLUMNS
 from piano_metronome.outputs.tables import recording_row, recordings_table
 from piano_metronome.paths import PROJECT_ROOT
 from piano_metronome.processing import align as align_module
-from piano_metronome.processing import pipeline
+from piano_metronome.processing import recording
 from piano_metronome.processing.align import AlignmentReport, AlignOptions
 
 DEMO = PROJECT_ROOT / "raw_midi" / "demo"
@@ -75,7 +75,7 @@ def test_out_of_step_findings_fail_loudly() -> None:
 
 def test_every_demo_finding_has_a_known_kind() -> None:
     for row in demo_rows():
-        result = pipeline.process_row(row, [DEMO.parent], AlignOptions())
+        result = recording.process_row(row, [DEMO.parent], AlignOptions())
         report = result.report
         report.check_findings()
         assert all(WarningKind(k) for k in [*report.warning_kinds, *result.input_warning_kinds])
@@ -122,7 +122,7 @@ def test_rebuild_names_missing_files_by_kind_not_wording() -> None:
     report = AlignmentReport("d1/x", "d1", "train", "d1/x.mid")
     report.reject(RejectionKind.FILE_MISSING, "the file went for a walk")
     row = SimpleNamespace(subset="d1", file_name="x_100_C.mid")
-    summary = SimpleNamespace(rejected=[pipeline.RecordingResult(row, None, report)])  # type: ignore[arg-type]
+    summary = SimpleNamespace(rejected=[recording.RecordingResult(row, None, report)])  # type: ignore[arg-type]
     assert "1 recording(s) were not found (e.g. d1/x_100_C.mid)" in missing_note(summary)[0]
     report.reason_kind = RejectionKind.SHA256_DIFFERS.value
     assert missing_note(summary) == []
@@ -142,8 +142,8 @@ def test_broken_accounting_is_a_bug_naming_the_file(demo_copy: Path, monkeypatch
         raise AssertionError(f"{path}: accounting broken: 1 input ≠ 0 placed + 0 dropped")
 
     monkeypatch.setattr(align_module, "_check_accounting", broken_accounting)
-    with pytest.raises(pipeline.AlignmentBugError) as caught:
-        pipeline.process_row(row, [demo_copy], AlignOptions())
+    with pytest.raises(recording.AlignmentBugError) as caught:
+        recording.process_row(row, [demo_copy], AlignOptions())
     bug = caught.value
     assert bug.row == row and bug.path.endswith(f"demo/{row.file_name}") and row.file_name in str(bug)
     assert isinstance(bug.__cause__, AssertionError) and "accounting broken" in str(bug)
@@ -156,10 +156,10 @@ def test_unexpected_exception_is_a_bug_and_can_be_recorded_when_skipped(
     def explode(*args: object, **kwargs: object) -> None:
         raise ZeroDivisionError("float division by zero")
 
-    monkeypatch.setattr(pipeline, "align", explode)
-    with pytest.raises(pipeline.AlignmentBugError, match="ZeroDivisionError: float division by zero") as caught:
-        pipeline.process_row(row, [demo_copy], AlignOptions())
-    skipped = pipeline.broken(caught.value)
+    monkeypatch.setattr(recording, "align", explode)
+    with pytest.raises(recording.AlignmentBugError, match="ZeroDivisionError: float division by zero") as caught:
+        recording.process_row(row, [demo_copy], AlignOptions())
+    skipped = recording.broken(caught.value)
     assert not skipped.ok and skipped.report.reason_kind == RejectionKind.INTERNAL_ERROR
     assert skipped.report.reason.startswith("internal error while aligning (ZeroDivisionError")
     skipped.report.check_findings()
@@ -169,7 +169,7 @@ def test_bad_input_is_still_a_rejection_with_its_kind(demo_copy: Path) -> None:
     rows = demo_rows()
     (demo_copy / "demo" / rows[0].file_name).write_bytes(b"not midi")
     (demo_copy / "demo" / rows[1].file_name).unlink()
-    results = [pipeline.process_row(r, [demo_copy], AlignOptions()) for r in rows[:2]]
+    results = [recording.process_row(r, [demo_copy], AlignOptions()) for r in rows[:2]]
     assert [r.report.reason_kind for r in results] == [RejectionKind.SIZE_DIFFERS, RejectionKind.FILE_MISSING]
 
 

@@ -1,7 +1,5 @@
 """The manifest: the committed one against the corpus, the command, splits, and what reading refuses.
 
-Note: ``manifest.test_share`` is used through the module, never imported by name, or pytest
-would collect it as a test.
 """
 
 from __future__ import annotations
@@ -187,7 +185,7 @@ def test_source_dir_without_subsets_is_an_error(tmp_path: Path) -> None:
 
 def test_split_hash_is_pinned() -> None:
     """The same id must get the same split on every machine and Python version (no ``hash()``)."""
-    assert m.test_share("d1/aa") == 0.919713296062204
+    assert m.hash_share("d1/aa") == 0.919713296062204
     assert m.assign_split("d1/ab", set()) == "test"
     assert m.assign_split("d1/ab", {"d1/ab"}) == "validation"
 
@@ -206,8 +204,8 @@ def test_split_depends_only_on_the_recording(tmp_path_factory: pytest.TempPathFa
     assert alone == {f"d1/{i}": m.assign_split(f"d1/{i}", set(), 0.3) for i in ids}
 
 
-def test_test_share_is_about_the_fraction() -> None:
-    shares = [m.test_share(f"d9/{i:05d}") for i in range(20_000)]
+def test_hash_share_is_about_the_fraction() -> None:
+    shares = [m.hash_share(f"d9/{i:05d}") for i in range(20_000)]
     assert 0.09 < sum(s < 0.1 for s in shares) / len(shares) < 0.11
 
 

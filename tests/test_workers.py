@@ -9,7 +9,7 @@ import pytest
 from piano_metronome.inputs.manifest import read_manifest
 from piano_metronome.outputs import workers
 from piano_metronome.processing.align import AlignOptions
-from piano_metronome.processing.pipeline import process_row
+from piano_metronome.processing.recording import process_row
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_ROWS = read_manifest(ROOT / "raw_midi" / "demo" / "manifest.csv")

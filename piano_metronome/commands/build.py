@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
     from piano_metronome.outputs.build import BuildSummary
-    from piano_metronome.processing.pipeline import RecordingResult
+    from piano_metronome.processing.recording import RecordingResult
 
 from piano_metronome.commands.common import OPTION_RAW, align_options, console, fail, parse_latency, result_console
 
@@ -64,7 +64,7 @@ def build(
     please report it with that file, or build the others with --skip-broken).
     """
     from piano_metronome.outputs.build import BuildError, run_build
-    from piano_metronome.processing.pipeline import AlignmentBugError
+    from piano_metronome.processing.recording import AlignmentBugError
     from piano_metronome.safety import OverwriteError, refused_exit
 
     options = align_options(window_steps, hop_steps, parse_latency(latency))

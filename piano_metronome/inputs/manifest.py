@@ -62,7 +62,7 @@ def parse_file_name(file_name: str) -> tuple[str, str, str]:
     return match["id"], match["bpm"], match["key"]
 
 
-def test_share(recording_id: str) -> float:
+def hash_share(recording_id: str) -> float:
     """A stable number in [0, 1) from the recording id (sha256), the same on every machine."""
     return int.from_bytes(hashlib.sha256(recording_id.encode()).digest()[:8], "big") / 2**64
 
@@ -71,7 +71,7 @@ def assign_split(recording_id: str, validation_ids: set[str], test_fraction: flo
     """``validation`` if listed, ``test`` if its hash falls below ``test_fraction``, else ``train``."""
     if recording_id in validation_ids:
         return "validation"
-    return "test" if test_share(recording_id) < test_fraction else "train"
+    return "test" if hash_share(recording_id) < test_fraction else "train"
 
 
 def sha256_file(path: Path) -> str:

@@ -33,7 +33,7 @@ from piano_metronome.outputs.progress import BuildProgress
 from piano_metronome.outputs.schema import RECORDINGS_CONFIG, RECORDINGS_SPLIT
 from piano_metronome.outputs.staging import staging_dir, swap_in
 from piano_metronome.processing.align import AlignedPerformance, AlignOptions
-from piano_metronome.processing.pipeline import RecordingResult, process_row
+from piano_metronome.processing.recording import RecordingResult, process_row
 
 
 class BuildError(Exception):
@@ -84,7 +84,7 @@ def process_all(rows: list[ManifestRow], sources: list[Path], options: AlignOpti
     from dataclasses import replace
 
     from piano_metronome.outputs.tables import window_schema, windows_table
-    from piano_metronome.processing.pipeline import AlignmentBugError, broken
+    from piano_metronome.processing.recording import AlignmentBugError, broken
 
     writers: dict[tuple[str, str], pa.ipc.RecordBatchStreamWriter] = {}
     results = []
@@ -199,7 +199,7 @@ def plan_sources(raw: Path, corpus: Path | None) -> list[Path]:
 def recordings_found(raw: Path, subsets: tuple[str, ...], sources: list[Path]) -> bool:
     """Whether a config's manifest exists and at least one of its first files can be found."""
     from piano_metronome.outputs.configs import config_rows
-    from piano_metronome.processing.pipeline import find_file
+    from piano_metronome.processing.recording import find_file
 
     try:
         rows = config_rows(raw, subsets)
@@ -242,7 +242,7 @@ def run_build(raw: Path | None, out: Path, configs: list[str] | None, corpus: Pa
     Raises (nothing written, nothing left behind) :class:`BuildError` for a missing raw folder,
     an unknown config or an unreadable manifest, :class:`~piano_metronome.safety.OverwriteError`
     for an ``out`` that is not the build's own, and
-    :class:`~piano_metronome.processing.pipeline.AlignmentBugError` for a file that hit a bug
+    :class:`~piano_metronome.processing.recording.AlignmentBugError` for a file that hit a bug
     (unless ``skip_broken``: then it is recorded as an ``internal_error`` rejection).
     """
     from piano_metronome.outputs.configs import configs_of

@@ -4,7 +4,7 @@
 build (:mod:`piano_metronome.outputs.build`) every recording is aligned once, before any
 config is written, and the builder reads the windows from the spool files that step left
 (``all`` reads the ``d1`` and ``d2`` spools); used alone (the loading script) it aligns each
-recording of its config itself through :func:`piano_metronome.processing.pipeline.process_row`.
+recording of its config itself through :func:`piano_metronome.processing.recording.process_row`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from piano_metronome.outputs.layout import iter_batches, spool_path
 from piano_metronome.outputs.schema import features
 from piano_metronome.outputs.tables import windows_table
 from piano_metronome.processing.align import AlignOptions
-from piano_metronome.processing.pipeline import process_row
+from piano_metronome.processing.recording import process_row
 
 DESCRIPTION = (
     "Piano performances recorded to a metronome, aligned to their click grid: per 64-step window, the hits "

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from piano_metronome.processing.pipeline import RecordingResult
+    from piano_metronome.processing.recording import RecordingResult
 
 
 class BuildProgress:

@@ -101,11 +101,11 @@ def _check_recording(row: ManifestRow, sources: list[Path], options: AlignOption
                      checks: _RawChecks) -> None:
     """Presence, size, hash, parse, alignment and labels of one manifest row.
 
-    The row goes through the build's own :func:`~piano_metronome.processing.pipeline.process_row`,
+    The row goes through the build's own :func:`~piano_metronome.processing.recording.process_row`,
     so this check can never disagree with what a build would do; its findings are sorted into
     checks by their stored kind.
     """
-    from piano_metronome.processing.pipeline import AlignmentBugError, process_row
+    from piano_metronome.processing.recording import AlignmentBugError, process_row
 
     name = f"{row.subset}/{row.file_name}"
     try:

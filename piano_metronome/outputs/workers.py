@@ -21,7 +21,7 @@ from typing import Any
 
 from piano_metronome.inputs.manifest import ManifestRow
 from piano_metronome.processing.align import AlignmentReport
-from piano_metronome.processing.pipeline import RecordingResult
+from piano_metronome.processing.recording import RecordingResult
 
 
 @dataclass(frozen=True)
