@@ -10,7 +10,7 @@ GrooVAE's "humanize" setting, for 88 keys instead of 9 drums, with the notes as 
              every other: the melody above it, the chord it belongs to, the bar before)
     ar     : forward LSTM over the notes on [decoder state, previous note's TRUE velocity or 0,
              a flag saying which]
-    head   : MLP([decoder state, ar state]) -> velocity in (0, 1), offset in (-0.5, 0.5) steps
+    head   : MLP([decoder state, ar state, z]) -> velocity in (0, 1), offset in (-0.5, 0.5) steps
 
 The encoder and prior average over the notes, so z is naturally "how this window was played"
 (its loudness, its push or drag) rather than a per-note code: the lookup of a window's true
@@ -104,7 +104,7 @@ class HumanizerVAE(nn.Module):
         self.blocks = nn.ModuleList(Block(d, cfg.heads, cfg.dropout) for _ in range(cfg.layers))
         self.norm = nn.LayerNorm(d)
         self.ar = nn.LSTM(d + 2, cfg.ar_hidden, batch_first=True) if cfg.ar_hidden else None
-        self.head = _mlp(d + cfg.ar_hidden, cfg.head_hidden, 2, cfg.dropout)
+        self.head = _mlp(d + cfg.ar_hidden + cfg.latent, cfg.head_hidden, 2, cfg.dropout)
         last = self.head[-1]
         assert isinstance(last, nn.Linear)
         with torch.no_grad():
@@ -145,7 +145,7 @@ class HumanizerVAE(nn.Module):
         if self.ar is not None:
             seq, _ = _padded(self._previous(batch, h, shown), batch.batch_index, batch.windows)
             h = torch.cat([h, self.ar(seq)[0][~pad]], dim=-1)
-        out = self.head(h)
+        out = self.head(torch.cat([h, z[batch.batch_index]], dim=-1))  # z again, close to the output
         return torch.sigmoid(out[:, 0]), 0.5 * torch.tanh(out[:, 1])
 
     @staticmethod
@@ -163,22 +163,25 @@ class HumanizerVAE(nn.Module):
         """Run the VAE. ``z_mode``: ``sample`` (training: z ~ q), ``posterior`` (mean of q: a
         diagnostic that reads the target), ``prior`` (mean of p(z | score): the honest prediction).
 
-        In training a random ``1 - ar_hide`` of the windows are teacher-forced; otherwise only
-        when ``teacher_forced`` is asked for (a labelled diagnostic, never the honest prediction).
+        In training, ``prior_dropout`` of the windows are decoded from the prior's mean (the honest
+        mode) and ``1 - ar_hide`` of those are teacher-forced; the others decode z ~ q with the
+        previous velocity hidden, so z is their only route to how the window was played (were
+        they shown it too, the true previous velocity would carry the window's loudness and z
+        would go unused). Outside training, teacher forcing only when ``teacher_forced`` is asked
+        for (a labelled diagnostic, never the honest prediction).
         """
         tokens = self.tokens(batch)
         prior_mu, prior_logvar = self.prior_params(batch, tokens)
+        shown: torch.Tensor | None = None
         if z_mode == "prior":
             mu, logvar, z = prior_mu, prior_logvar, prior_mu
         else:
             mu, logvar = self.encode(batch, tokens)
             z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if z_mode == "sample" else mu
-            if z_mode == "sample" and self.training and self.cfg.prior_dropout > 0:
-                honest = torch.rand(batch.windows, 1) < self.cfg.prior_dropout
-                z = torch.where(honest, prior_mu, z)  # some windows decoded as the honest prediction
-        shown: torch.Tensor | None = None
-        if self.training:
-            shown = torch.rand(batch.windows) >= self.cfg.ar_hide
+        if self.training:  # three kinds of window: posterior z; prior mean, hidden; prior mean, shown
+            honest = torch.rand(batch.windows) < self.cfg.prior_dropout
+            z = torch.where(honest[:, None], prior_mu, z)
+            shown = honest & (torch.rand(batch.windows) >= self.cfg.ar_hide)
         elif teacher_forced:
             shown = torch.ones(batch.windows, dtype=torch.bool)
         velocity, offset = self.decode(batch, z, tokens, shown)
