@@ -16,13 +16,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from piano_metronome.constants import NUM_KEYS
+from piano_metronome.outputs.schema import WINDOW_COLUMNS, plain_arrow_schema
 
 NUM_SIGNATURES = 12
 
 
-#: Columns dense decoding reads, with the numpy type each is gathered in from rows.
-_LIST_COLUMNS = {"note_step": np.int64, "note_key": np.int64, "note_offset": np.float32, "note_velocity": np.float32}
-_SCALAR_COLUMNS = {"key_signature": np.int64, "tempo_norm": np.float32, "num_steps": np.int64}
+#: The window columns dense decoding reads (their types come from the schema).
+_LIST_COLUMNS = ("note_step", "note_key", "note_offset", "note_velocity")
+_SCALAR_COLUMNS = ("key_signature", "tempo_norm", "num_steps")
+DENSE_COLUMNS = (*_LIST_COLUMNS, *_SCALAR_COLUMNS)
+_STORED = plain_arrow_schema(WINDOW_COLUMNS)
 
 
 def _rows_table(rows: Sequence[Mapping[str, Any]]) -> pa.Table:
@@ -32,14 +35,18 @@ def _rows_table(rows: Sequence[Mapping[str, Any]]) -> pa.Table:
     or ``"numpy"``): all go through ``np.asarray``, so the same collate works with any format.
     """
     columns: dict[str, pa.Array] = {}
-    for name, dtype in _LIST_COLUMNS.items():
-        parts = [np.asarray(row[name], dtype=dtype).ravel() for row in rows]
+    for name in _LIST_COLUMNS:
+        value_type = _STORED.field(name).type.value_type
+        parts = [np.asarray(row[name]).ravel() for row in rows]
         offsets = np.zeros(len(parts) + 1, np.int32)
         np.cumsum([len(part) for part in parts], out=offsets[1:])
-        columns[name] = pa.ListArray.from_arrays(pa.array(offsets), pa.array(np.concatenate(parts)))
-    for name, dtype in _SCALAR_COLUMNS.items():
+        values = pa.array(np.concatenate(parts).astype(value_type.to_pandas_dtype()), type=value_type)
+        columns[name] = pa.ListArray.from_arrays(pa.array(offsets), values)
+    for name in _SCALAR_COLUMNS:
         if name in rows[0]:
-            columns[name] = pa.array(np.array([np.asarray(row[name]).item() for row in rows], dtype=dtype))
+            stored = _STORED.field(name).type
+            columns[name] = pa.array(np.array([np.asarray(row[name]).item() for row in rows]).astype(
+                stored.to_pandas_dtype()), type=stored)
     return pa.table(columns)
 
 
@@ -55,8 +62,7 @@ def _as_table(batch: Any) -> pa.Table:
             return batch.with_format("arrow")[:]
         return batch.data.table
     if isinstance(batch, dict):
-        return pa.table({k: batch[k] for k in ("note_step", "note_key", "note_offset", "note_velocity",
-                                                "key_signature", "tempo_norm", "num_steps") if k in batch})
+        return pa.table({k: batch[k] for k in DENSE_COLUMNS if k in batch})
     if isinstance(batch, (list, tuple)) and batch and all(isinstance(row, Mapping) for row in batch):
         return _rows_table(batch)
     raise TypeError(f"cannot read windows from {type(batch).__name__}"
