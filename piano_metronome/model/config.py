@@ -65,7 +65,7 @@ class TrainConfig:
     ema_decay: float = 0.995  # weight averaging over the last ~200 steps (about 1.2 epochs of d1)
     patience: int = 5  # epochs without a better validation loss before stopping
     seed: int = 0  # seeds numpy (shuffling, augmentation) and torch (init, dropout, z noise)
-    max_minutes: float = 9.0  # wall budget per run: three seeds of a subset within 30 minutes
+    max_minutes: float = 8.0  # wall budget per run: three seeds of a subset within 30 minutes
     threads: int = 1  # torch intra-op threads (the reference machine has two cores, shared)
     transpose: int = 3  # random transposition of training windows by up to ± this many semitones
     select_on: str = "honest"  # which validation loss stops training and picks the weights: "honest"

@@ -167,8 +167,8 @@ def _train_epoch(model, ema: EMA, opt, w: Windows, tcfg: TrainConfig, rng, progr
     model.train()
     sums: dict[str, float] = {}
     n_batches = (len(w) + tcfg.batch_size - 1) // tcfg.batch_size
-    bar = tqdm(batch_indices(len(w), tcfg.batch_size, rng, np.diff(w.note_start)), total=n_batches, desc=f"epoch {epoch}",
-               leave=False, disable=not progress, unit="batch")
+    batches = batch_indices(len(w), tcfg.batch_size, rng, np.diff(w.note_start))
+    bar = tqdm(batches, total=n_batches, desc=f"epoch {epoch}", leave=False, disable=not progress, unit="batch")
     for idx in bar:
         shift = transposition(w, idx, tcfg.transpose, rng) if tcfg.transpose else None
         batch = batch_for(w, idx, model.cfg, shift)
