@@ -101,6 +101,10 @@ def matched_table(runs: list, data: Path, checkpoints: dict[str, list[Path]]) ->
         ev = notes_by_subset[subset][0]
         idx = np.concatenate(matches)
         ok = idx >= 0
+        if not ok.any():
+            lines.append(f"  {run.name}: none of its notes is among the validation notes of "
+                         f"{', '.join(checkpoints)} (give --checkpoints for its subset)")
+            continue
         truth = np.concatenate([w.velocity for w in run.windows])[ok] / 127.0
         assert np.allclose(ev.velocity[idx[ok]], truth), "matched notes must carry his recorded velocities"
         lines.append(f"  {run.name} ({subset}, {len(checkpoints[subset])} seed(s) of ours): "
