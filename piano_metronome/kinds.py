@@ -35,6 +35,9 @@ class WarningKind(Kind):
     KEY_LABEL_UNREADABLE = "key_label_unreadable"
     TEMPO_CHANGES = "tempo_changes"
     NOTES_EXCLUDED = "notes_excluded"
+    NOTES_NEVER_RELEASED = "notes_never_released"
+    MALFORMED_META_IGNORED = "malformed_meta_ignored"
+    BPM_LABEL_ABSURD = "bpm_label_absurd"
 
     @property
     def label(self) -> str:
@@ -53,6 +56,9 @@ WARNING_LABELS: dict[WarningKind, str] = {
     WarningKind.KEY_LABEL_UNREADABLE: "key label unreadable",
     WarningKind.TEMPO_CHANGES: "tempo changes in the file",
     WarningKind.NOTES_EXCLUDED: "notes excluded (drum channel, outside the 88 keys)",
+    WarningKind.NOTES_NEVER_RELEASED: "notes never released (closed at the next same-key note-on or the track's end)",
+    WarningKind.MALFORMED_META_IGNORED: "malformed meta events ignored (tempo, meter)",
+    WarningKind.BPM_LABEL_ABSURD: "BPM label outside what a click plays (ignored)",
 }
 
 
@@ -73,6 +79,8 @@ class RejectionKind(Kind):
     """Why a recording was rejected (column ``reason_kind``; empty for accepted recordings)."""
 
     FILE_MISSING = "file_missing"
+    #: A FIFO, folder, device, or a dangling or looping symbolic link where a recording should be.
+    NOT_A_FILE = "not_a_file"
     PATH_OUTSIDE_RAW = "path_outside_raw"
     FILE_UNREADABLE = "file_unreadable"
     SIZE_DIFFERS = "size_differs"
@@ -81,6 +89,16 @@ class RejectionKind(Kind):
     MIDI_UNUSABLE = "midi_unusable"
     BPM_LABEL_INVALID = "bpm_label_invalid"
     NO_GRID_FITS = "no_grid_fits"
+    #: Fewer notes than it takes to tell a grid from chance (the score floor is 4/√n).
+    TOO_FEW_NOTES = "too_few_notes"
+    #: The best grid is no click: a tempo outside what a metronome plays, or a latency beyond a fraction of a beat.
+    IMPLAUSIBLE_GRID = "implausible_grid"
+    #: A take longer than a recording session (a note far out, ticks beyond 32 bits): its work would be unbounded.
+    TAKE_TOO_LONG = "take_too_long"
+    #: Bars that do not tile the fixed-size windows (3/4 or 5/4 in 64 steps): windows could not start on bar lines.
+    METER_UNSUPPORTED = "meter_unsupported"
+    #: Every note was dropped (zero durations, all before the first bar): nothing to put in a window.
+    NO_WINDOWS = "no_windows"
     #: Only when the user asks to skip files that hit a bug; otherwise a bug fails the build.
     INTERNAL_ERROR = "internal_error"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -52,12 +53,15 @@ def align_file(
 
     Exit codes: 0 aligned; 1 rejected (the reason is printed); 2 bad arguments or unknown grid.
     """
-    from piano_metronome.inputs.manifest import parse_file_name
+    from piano_metronome.inputs.manifest import not_a_file, parse_file_name
     from piano_metronome.inputs.midi import ClickSpec, RecordingError, read_midi
     from piano_metronome.processing.align import RecordingInfo, align
 
-    if not midi.is_file():
+    if not os.path.lexists(midi):
         raise fail(f"{midi}: no such file")
+    what = not_a_file(midi)
+    if what is not None:
+        raise fail(f"{midi}: {what}, not a MIDI file; not read")
     steps_per_beat, row = resolve_grid(midi, steps_per_beat, manifest)
     if row is not None:
         bpm, key = bpm or row.labelled_bpm, key or row.labelled_key

@@ -15,7 +15,7 @@ import typer
 from piano_metronome.commands.common import fail
 
 if TYPE_CHECKING:
-    from piano_metronome.inputs.manifest import ManifestRow
+    from piano_metronome.inputs.manifest import ManifestRow, SkippedFile
 
 STEPS_HELP = (
     "Grid of a subset as SUBSET=N sub-beats per beat, e.g. --steps-per-beat d3=4; repeat for more "
@@ -155,7 +155,10 @@ def manifest(
     if validation_list is None and (source_dir / VALIDATION_LIST_NAME).is_file():
         validation_list = source_dir / VALIDATION_LIST_NAME
     out = out if out is not None else source_dir / MANIFEST_NAME
-    entries, rows = _rows(source_dir, steps, validation_list, test_fraction, template)
+    skipped: list[SkippedFile] = []
+    entries, rows = _rows(source_dir, steps, validation_list, test_fraction, template, skipped)
+    for item in skipped:
+        typer.echo(f"skipped {item}", err=True)
     try:
         check_file(out, force, lambda path: why_not_replaceable(path, rows, source_dir))
         _note_lost_addresses(out, template)
@@ -167,6 +170,8 @@ def manifest(
     typer.echo(f"wrote {out}: {len(rows)} recordings"
                + (f", validation list {validation_list} ({len(entries)} entries)" if validation_list else ""))
     typer.echo("\n".join(_summary(rows)))
+    if skipped:
+        typer.echo(f"{len(skipped)} file(s) that look like recordings were skipped (listed on stderr)")
 
 
 def _note_lost_addresses(out: Path, template: str | None) -> None:
@@ -180,15 +185,18 @@ def _note_lost_addresses(out: Path, template: str | None) -> None:
 
 
 def _rows(source_dir: Path, steps: dict[str, int], validation_list: Path | None, test_fraction: float,
-          template: str | None) -> tuple[list[str], list[ManifestRow]]:
-    """The validation entries and the manifest rows, or exit 1 naming the file that is wrong."""
+          template: str | None, skipped: list[SkippedFile]) -> tuple[list[str], list[ManifestRow]]:
+    """The validation entries and the manifest rows, or exit 1 naming the file that is wrong.
+
+    Files that look like recordings but cannot be (see ``recording_files``) go to ``skipped``.
+    """
     from piano_metronome.inputs.manifest import VALIDATION_LIST_NAME, build_manifest, read_validation_list
     from piano_metronome.inputs.midi import RecordingError
 
     try:
         entries = read_validation_list(validation_list) if validation_list else []
         rows = build_manifest(source_dir, steps, entries, test_fraction, template,
-                              str(validation_list or VALIDATION_LIST_NAME))
+                              str(validation_list or VALIDATION_LIST_NAME), skipped)
     except (RecordingError, OSError) as exc:
         raise fail(str(exc), code=1) from None
     return entries, rows

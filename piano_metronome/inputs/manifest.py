@@ -9,8 +9,11 @@ stable hash of the recording id (the same on every machine, for any new recordin
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
+import os
 import re
+import stat
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path, PurePosixPath
@@ -25,7 +28,90 @@ SOURCE_URL = (
     "dafb317960f7511fb2bce8244ca8300491e9f825/datasets/{subset}/{file_name}"
 )
 #: File names ``<id>_<bpm>_<key>.mid``; the labels were typed by hand and are only claims.
-FILE_NAME_RE = re.compile(r"^(?P<id>[^_/\\]+)_(?P<bpm>\d+(?:\.\d+)?)_(?P<key>[A-Ga-g][#b]?m?)\.midi?$")
+FILE_NAME_RE = re.compile(r"^(?P<id>[^_/\\]+)_(?P<bpm>\d+(?:\.\d+)?)_(?P<key>[A-Ga-g][#b]?m?)\.(?i:midi?)$")
+#: What a recording's name ends in, in any case (``.mid``, ``.MID``, ``.midi``).
+MIDI_SUFFIXES = (".mid", ".midi")
+
+
+def is_midi_name(name: str) -> bool:
+    """A recording's name: it ends in ``.mid`` or ``.midi``, in any case."""
+    return name.lower().endswith(MIDI_SUFFIXES)
+
+
+def _almost_midi_name(name: str) -> bool:
+    """A name meant as a recording but not one: ``take.mid.``, ``take.mid `` (a trailing dot or space)."""
+    return not is_midi_name(name) and name.lower().rstrip(". ").endswith(MIDI_SUFFIXES)
+
+
+def printable(name: str) -> str:
+    """A file name as it can be printed and stored: bytes that are not UTF-8 shown as ``\\xff``."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
+def not_a_file(path: Path) -> str | None:
+    """None for a regular file (or a link to one); else what it is, found without opening it.
+
+    Opening a FIFO blocks, and ``/dev/zero`` or ``/dev/urandom`` never end, so only regular files
+    are recordings: anything else is reported and skipped (or rejected) by what this says.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return f"a symbolic link to {printable(os.readlink(path))}, which does not exist" if path.is_symlink() else None
+    except OSError as exc:
+        return "a symbolic link loop" if exc.errno == errno.ELOOP else f"cannot be examined ({exc.strerror or exc})"
+    if stat.S_ISREG(mode):
+        return None
+    what = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a folder" if stat.S_ISDIR(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "not a regular file")
+    return what + (f" (through a symbolic link to {printable(os.readlink(path))})" if path.is_symlink() else "")
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file in a subset folder that looks like a recording but is not listed: which, and why."""
+
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+def recording_files(folder: Path, skipped: list[SkippedFile] | None = None) -> list[Path]:
+    """The recordings of a subset folder: regular files named ``*.mid``/``*.midi`` (any case), sorted.
+
+    Anything that looks like one but is not (a name that is not UTF-8, ``take.mid.``, a FIFO, a
+    folder, a device, a dangling or looping link) is appended to ``skipped`` with the reason,
+    and never opened.
+    """
+    files = []
+    for path in sorted(folder.iterdir()):
+        name = path.name
+        if not (is_midi_name(name) or _almost_midi_name(name)):
+            continue
+        shown = f"{folder.name}/{printable(name)}"
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            _skip(skipped, shown, "file name is not valid UTF-8 (a manifest cannot list it): rename it")
+            continue
+        if _almost_midi_name(name):
+            _skip(skipped, shown, f"name ends in {name[name.lower().rfind('.mid'):]!r}, not .mid or .midi: rename it")
+            continue
+        what = not_a_file(path)
+        if what is not None:
+            _skip(skipped, shown, f"{what}, not a recording; skipped without reading it")
+            continue
+        files.append(path)
+    return files
+
+
+def _skip(skipped: list[SkippedFile] | None, path: str, reason: str) -> None:
+    """Note a skipped file where the caller collects them."""
+    if skipped is not None:
+        skipped.append(SkippedFile(path, reason))
 
 
 @dataclass(frozen=True)
@@ -90,14 +176,16 @@ def scan_recordings(
     validation_ids: set[str] | frozenset[str] = frozenset(),
     test_fraction: float = 0.1,
     source_url: str | None = None,
+    skipped: list[SkippedFile] | None = None,
 ) -> list[ManifestRow]:
-    """Manifest rows for every ``*.mid`` in ``folder``; ids are ``<subset>/<id>``.
+    """Manifest rows for every recording (:func:`recording_files`) in ``folder``; ids are ``<subset>/<id>``.
 
     ``source_url`` is a template with ``{subset}`` and ``{file_name}``; without one the address is
-    empty, so nobody's files are ever listed under someone else's download address.
+    empty, so nobody's files are ever listed under someone else's download address. Files that
+    look like recordings but are not are appended to ``skipped``.
     """
     rows = []
-    for path in sorted(folder.glob("*.mid")):
+    for path in recording_files(folder, skipped):
         file_id, bpm, key = parse_file_name(path.name)
         recording_id = f"{subset}/{file_id}"
         rows.append(
@@ -178,6 +266,10 @@ def _parse_record(record: dict[str, Any], line: int, manifest: str,
                              "steps_per_beat": int(record["steps_per_beat"])})
     except (ValueError, TypeError) as exc:  # TypeError: a short line leaves fields None
         return ManifestProblem(manifest, line, f"unreadable row ({exc})")
+    bad = [c for c in MANIFEST_COLUMNS if isinstance(record[c], str) and not _is_utf8(record[c])]
+    if bad:
+        return ManifestProblem(manifest, line, f"not valid UTF-8 in {', '.join(bad)} "
+                                               f"({printable(str(record[bad[0]]))!r}); row skipped")
     if row.recording_id in seen:
         return ManifestProblem(manifest, line, f"recording id {row.recording_id!r} repeats (first on line "
                                                f"{seen[row.recording_id]}); row skipped")
@@ -191,6 +283,15 @@ def _parse_record(record: dict[str, Any], line: int, manifest: str,
     return row
 
 
+def _is_utf8(text: str) -> bool:
+    """Whether text read with ``surrogateescape`` came from valid UTF-8 (no escaped byte in it)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def read_manifest(path: Path, problems: list[ManifestProblem] | None = None) -> list[ManifestRow]:
     """Read and check a manifest: columns, types, unique ids, known splits, no escaping paths.
 
@@ -198,7 +299,7 @@ def read_manifest(path: Path, problems: list[ManifestProblem] | None = None) -> 
     the other recordings from building; without it the first bad row raises (strict callers).
     A manifest without the required columns always raises: no row of it can be trusted.
     """
-    with open(path, newline="", encoding="utf-8") as handle:
+    with open(path, newline="", encoding="utf-8", errors="surrogateescape") as handle:
         reader = csv.DictReader(handle)
         missing = set(MANIFEST_COLUMNS) - set(reader.fieldnames or ())
         if missing:
@@ -242,7 +343,8 @@ def subset_folders(source_dir: Path) -> list[Path]:
         raise RecordingError(source_dir, "not a folder")
     folders = [
         p for p in sorted(source_dir.iterdir())
-        if p.is_dir() and not p.name.startswith(".") and any(p.glob("*.mid"))
+        if p.is_dir() and not p.name.startswith(".") and any(is_midi_name(c.name) or _almost_midi_name(c.name)
+                                                             for c in p.iterdir())
     ]
     if not folders:
         raise RecordingError(source_dir, "holds no subset folders with *.mid files (expected e.g. d1/, d2/)")
@@ -277,6 +379,7 @@ def build_manifest(
     test_fraction: float = 0.1,
     source_url: str | None = None,
     list_name: str = VALIDATION_LIST_NAME,
+    skipped: list[SkippedFile] | None = None,
 ) -> list[ManifestRow]:
     """Rows for every recording under ``source_dir/<subset>/``, sorted by recording id.
 
@@ -289,13 +392,13 @@ def build_manifest(
         raise RecordingError(source_dir, f"no steps per beat known for subset(s) {', '.join(unknown)}: say "
                                          f"how many sub-beats per beat each is played in "
                                          f"(--steps-per-beat {unknown[0]}=4 for 16ths, =2 for 8ths)")
-    files = {f.name: [p.name for p in sorted(f.glob("*.mid"))] for f in folders}
+    files = {f.name: [p.name for p in recording_files(f)] for f in folders}
     validation_ids = resolve_validation_ids(list(validation_entries), files, list_name)
     rows = [
         row
         for folder in folders
         for row in scan_recordings(folder, folder.name, steps_per_beat[folder.name],
-                                   validation_ids, test_fraction, source_url)
+                                   validation_ids, test_fraction, source_url, skipped)
     ]
     _check_unique_ids(rows, source_dir)
     return sorted(rows, key=lambda r: r.recording_id)

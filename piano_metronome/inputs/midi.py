@@ -8,6 +8,7 @@ hour) and because the tempo map itself is one of the grids we verify.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,25 +17,37 @@ import numpy as np
 from numpy.typing import NDArray
 
 from piano_metronome.constants import HIGHEST_MIDI_PITCH, LOWEST_MIDI_PITCH, SUSTAIN_CC
-from piano_metronome.kinds import DropReason
+from piano_metronome.kinds import DropReason, RejectionKind, WarningKind
 
 if TYPE_CHECKING:
     from symusic.core import ScoreTick
+
+    from piano_metronome.inputs.midi_scan import MidiScan
 
 MAX_EVENTS = 1_000_000
 #: Larger files are refused before parsing, so a huge file costs neither time nor memory (a MIDI
 #: event takes at least 2 bytes, so this admits every file under MAX_EVENTS of plain note data).
 MAX_FILE_BYTES = 32 * 1024 * 1024
 MAX_BEATS_PER_BAR = 32
+#: The longest take accepted: far beyond any recording session, and what bounds a take's work in steps
+#: (a note far out, e.g. at tick 2e9 with 1 tick per beat, would otherwise ask for gigabytes of steps).
+MAX_TAKE_SECONDS = 24 * 3600.0
+#: Tempo map entries outside this range (qpm) are no click a metronome plays.
+MIN_QPM, MAX_QPM = 1.0, 1000.0
 
 
 class RecordingError(ValueError):
-    """A recording that cannot be used, with the file and a one-line reason."""
+    """A recording that cannot be used, with the file, a one-line reason and (when known) its kind.
 
-    def __init__(self, path: str | Path, reason: str) -> None:
+    ``kind`` is None for a file that cannot be parsed (stored as ``midi_unusable``); other stages
+    and checks give their own :class:`~piano_metronome.kinds.RejectionKind`.
+    """
+
+    def __init__(self, path: str | Path, reason: str, kind: RejectionKind | None = None) -> None:
         super().__init__(f"{path}: {reason}")
         self.path = str(path)
         self.reason = reason
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -100,6 +113,8 @@ class Performance:
     meter_changes: int = 0
     click_times: np.ndarray | None = None
     excluded: dict[str, int] = field(default_factory=dict)
+    #: What was odd in the file and how the parser handled it: (WarningKind value, one line) each.
+    findings: tuple[tuple[str, str], ...] = ()
 
     @property
     def input_notes(self) -> int:
@@ -131,7 +146,12 @@ def read_midi(path: str | Path, click: ClickSpec | None = None) -> Performance:
 
 
 def parse_midi_bytes(data: bytes, name: str, click: ClickSpec | None = None) -> Performance:
-    """Parse MIDI bytes; every failure becomes a one-line :class:`RecordingError`."""
+    """Parse MIDI bytes; every failure becomes a one-line :class:`RecordingError`.
+
+    symusic reads the notes (fast); our own walk over the events (:mod:`midi_scan`) counts every
+    note-on, finds notes never released, malformed meta events and ticks beyond 32 bits, and
+    names the byte where a damaged file breaks.
+    """
     from symusic.core import ScoreTick
 
     if len(data) == 0:
@@ -139,96 +159,293 @@ def parse_midi_bytes(data: bytes, name: str, click: ClickSpec | None = None) -> 
     if not data.startswith(b"MThd"):
         raise RecordingError(name, "not a MIDI file (no 'MThd' header)")
     if len(data) > MAX_FILE_BYTES:
-        raise RecordingError(name, f"file too large ({len(data):,} bytes > {MAX_FILE_BYTES:,})")
-    _check_chunks(data, name)
+        raise RecordingError(name, f"file too large ({len(data):,} bytes > {MAX_FILE_BYTES:,})",
+                             RejectionKind.FILE_TOO_LARGE)
+    chunks = _check_chunks(data, name)
     try:
-        score = ScoreTick.from_midi(data)  # what symusic.Score.from_midi(data) dispatches to: ticks
+        score = ScoreTick.from_midi(_plain_header(data))  # what symusic.Score.from_midi(data) dispatches to
     except Exception as exc:  # symusic raises plain RuntimeError/ValueError on damaged files
+        _diagnose(data, chunks, name)
         raise RecordingError(name, f"damaged or truncated MIDI ({str(exc).splitlines()[0][:120]})") from None
     events = sum(t.note_num() + len(t.controls) for t in score.tracks)
     if events >= MAX_EVENTS:
         raise RecordingError(name, f"too many events ({events:,} ≥ {MAX_EVENTS:,})")
-    return _performance_from_score(score, name, click)
+    notes = [track.notes.numpy() for track in score.tracks]
+    walked = _Walked(data, chunks, _scan_if_odd(data, chunks, score, notes, name), notes)
+    return _performance_from_score(score, name, click, walked)
 
 
-def _check_chunks(data: bytes, name: str) -> None:
-    """Walk the chunk headers, so a cut-off file is called truncated and says where it ends.
+#: A fixed-length meta event (tempo 0x51, meter 0x58, key 0x59, end of track 0x2F, …) whose length byte is
+#: not the spec's. Bytes can match by chance (a delta time's 0xFF), so a match only sends the file to our walk.
+_ODD_META = re.compile(rb"\xff(?:\x51[^\x03]|\x58[^\x04]|\x59[^\x02]|\x2f[^\x00]|\x54[^\x05]|[\x20\x21][^\x01]"
+                       rb"|\x00[^\x00\x02])", re.DOTALL)
+#: Four bytes shaped like a 4-byte delta time (2²¹ ticks or more): the way ticks beyond 2³¹ are reached,
+#: which symusic's 32-bit times do not survive.
+_LONG_DELTA = re.compile(rb"[\x80-\xff]{3}[\x00-\x7f]")
 
-    symusic reports a short chunk as an ``iostream error`` and reads a file cut right after its
-    header as an empty song ("no notes"), which would hide the real problem.
+
+def _scan_if_odd(data: bytes, chunks: list[tuple[int, int]], score: ScoreTick, notes: list[dict[str, NDArray[Any]]],
+                 name: str) -> MidiScan | None:
+    """Our walk over the events, when something symusic hides may be there; None for an ordinary file.
+
+    The walk costs about 10 µs an event in Python, so it runs only on suspicion, found at C speed:
+    a meta event whose length byte looks wrong, a delta time of 2²¹ ticks or more, a time that
+    wrapped, two notes of one key sounding at once (a re-strike without release, which symusic
+    pairs wrongly), or a note-on never released (found by parsing again with every key released at
+    the end of each track).
+    """
+    from piano_metronome.inputs.midi_scan import ScanError, walk
+
+    if not (_ODD_META.search(data) or _LONG_DELTA.search(data) or _wrapped(score, notes) or _keys_overlap(notes)
+            or _unreleased(data, chunks, score)):
+        return None
+    try:
+        return walk(data, chunks)
+    except ScanError as exc:
+        raise RecordingError(name, exc.reason, exc.kind) from None
+
+
+def _wrapped(score: ScoreTick, notes: list[dict[str, NDArray[Any]]]) -> bool:
+    """A negative or huge time or duration: a tick beyond 2³¹ wrapped in symusic's 32-bit integers."""
+    for track, track_notes in zip(score.tracks, notes, strict=True):
+        times = track_notes["time"]
+        if len(times) and (times.min() < 0 or track_notes["duration"].min() < 0 or times.max() > 2**30):
+            return True
+        if len(track.controls) and min(c.time for c in (track.controls[0], track.controls[-1])) < 0:
+            return True
+    return any(int(t.time) < 0 for t in score.tempos)
+
+
+def _keys_overlap(tracks: list[dict[str, NDArray[Any]]]) -> bool:
+    """Two notes of one key in one track overlapping: symusic paired a re-struck key's note-offs first in, first out."""
+    for notes in tracks:
+        if len(notes["time"]) < 2:
+            continue
+        order = np.lexsort((notes["time"], notes["pitch"]))
+        pitch, time = notes["pitch"][order], notes["time"][order].astype(np.int64)
+        end = time + notes["duration"][order]
+        if np.any((pitch[1:] == pitch[:-1]) & (end[:-1] > time[1:])):
+            return True
+    return False
+
+
+#: Every key of one channel released (running status, delta 0), put where a track's end-of-track event was.
+_RELEASE_CHANNEL = [bytes([0x80 | channel, 0, 0]) + b"".join(bytes([0, key, 0]) for key in range(1, 128))
+                    for channel in range(16)]
+
+
+def _unreleased(data: bytes, chunks: list[tuple[int, int]], score: ScoreTick) -> bool:
+    """Whether some note-on is never released: symusic drops those, so released at the end they add notes."""
+    from symusic.core import ScoreTick
+
+    # a channel whose note-on status byte appears nowhere has no note-on (running status needs one first)
+    release = b"\x00".join(_RELEASE_CHANNEL[ch] for ch in range(16) if bytes([0x90 | ch]) in data)
+    parts = [data[:4], (6).to_bytes(4, "big"), data[8:14]]
+    for start, end in chunks:
+        body = data[start:end]
+        if not body.endswith(b"\xff\x2f\x00"):
+            return True  # no end-of-track event to put the releases before: let the walk count
+        body = body[:-3] + release + b"\x00\xff\x2f\x00"
+        parts += [b"MTrk", len(body).to_bytes(4, "big"), body]
+    try:
+        released = ScoreTick.from_midi(b"".join(parts))
+    except Exception:  # the walk will say what is wrong
+        return True
+    return sum(t.note_num() for t in released.tracks) != sum(t.note_num() for t in score.tracks)
+
+
+def _plain_header(data: bytes) -> bytes:
+    """The file with a 6-byte header: the spec lets ``MThd`` be longer (readers skip the rest), symusic does not."""
+    header_len = int.from_bytes(data[4:8], "big")
+    if header_len == 6:
+        return data
+    return data[:4] + (6).to_bytes(4, "big") + data[8:14] + data[8 + header_len:]
+
+
+def _diagnose(data: bytes, chunks: list[tuple[int, int]], name: str) -> None:
+    """Where symusic failed, name the damaged byte and what it should be (our walk stops at the first)."""
+    from piano_metronome.inputs.midi_scan import ScanError, walk
+
+    try:
+        walk(data, chunks)
+    except ScanError as exc:
+        raise RecordingError(name, exc.reason, exc.kind) from None
+
+
+def _check_chunks(data: bytes, name: str) -> list[tuple[int, int]]:
+    """Walk the chunk headers: (start, end) of each declared track's events, or say what is wrong.
+
+    A cut-off file is called truncated and says where it ends (symusic reports a short chunk as
+    an ``iostream error``, and reads a file cut right after its header as an empty song). The
+    header's length is read, not assumed (the spec allows more than 6 bytes). Track chunks the
+    header does not declare, and format 2 (independent patterns, not one performance), are
+    refused with the reason instead of being dropped or laid on top of each other.
     """
     if len(data) < 14:
         raise RecordingError(name, f"truncated MIDI header ({len(data)} of 14 bytes)")
     header_len = int.from_bytes(data[4:8], "big")
     if header_len < 6:
         raise RecordingError(name, f"damaged MIDI header (length {header_len} < 6)")
+    if 8 + header_len > len(data):
+        raise RecordingError(name, f"truncated MIDI header (it declares {header_len:,} bytes, "
+                                   f"{len(data) - 8:,} remain)")
+    midi_format = int.from_bytes(data[8:10], "big")
+    if midi_format == 2:
+        raise RecordingError(name, "MIDI format 2 (independent patterns, each with its own time) is not one "
+                                   "performance; export the take as format 0 or 1")
     tracks = int.from_bytes(data[10:12], "big")
-    pos, found = 8 + header_len, 0
-    while found < tracks:
-        if pos + 8 > len(data):
-            raise RecordingError(name, f"truncated: the header declares {tracks} track(s), the file holds {found}")
+    pos, chunks = 8 + header_len, list[tuple[int, int]]()
+    while pos + 8 <= len(data):
         length = int.from_bytes(data[pos + 4:pos + 8], "big")
+        is_track = data[pos:pos + 4] == b"MTrk"
         if pos + 8 + length > len(data):
-            raise RecordingError(name, f"truncated: track {found + 1} declares {length:,} bytes, only "
-                                       f"{len(data) - pos - 8:,} remain")
-        found += data[pos:pos + 4] == b"MTrk"
+            if len(chunks) < tracks:
+                raise RecordingError(name, f"truncated: track {len(chunks) + 1} declares {length:,} bytes, only "
+                                           f"{len(data) - pos - 8:,} remain")
+            break  # trailing bytes after the declared tracks: ignored, as readers do
+        if is_track:
+            chunks.append((pos + 8, pos + 8 + length))
         pos += 8 + length
+    if len(chunks) < tracks:
+        raise RecordingError(name, f"truncated: the header declares {tracks} track(s), the file holds {len(chunks)}")
+    if len(chunks) > tracks:
+        raise RecordingError(name, f"damaged MIDI header: it declares {tracks} track(s) but the file holds "
+                                   f"{len(chunks)} track chunks (the header's count is wrong)")
+    return chunks
 
 
-def _tempo_map(score: ScoreTick, name: str) -> TempoMap:
-    """The file's tempo map; the MIDI default (120 qpm) when it states none, marked implicit."""
+@dataclass(frozen=True)
+class _Walked:
+    """Our own walk over the file: the bytes, its track chunks and what the walk found."""
+
+    data: bytes
+    chunks: list[tuple[int, int]]
+    #: None when nothing made the walk necessary (an ordinary file: symusic read it exactly).
+    scan: MidiScan | None
+    #: symusic's notes of each of its tracks, as numpy (converted once).
+    notes: list[dict[str, NDArray[Any]]]
+
+
+def _tempo_map(score: ScoreTick, name: str, ignored: set[int], last_tick: int,
+               findings: list[tuple[str, str]]) -> TempoMap:
+    """The file's tempo map; the MIDI default (120 qpm) when it states none, marked implicit.
+
+    Tempo events at ``ignored`` ticks (malformed) are left out. A tempo no click plays (0 µs per
+    quarter, say) after the last note changes nothing played and is ignored with a finding; one
+    before it makes the file's clock meaningless, and the file is refused.
+    """
     tpq = int(score.ticks_per_quarter)
     if tpq <= 0:
         raise RecordingError(name, f"invalid ticks per quarter note ({tpq})")
-    last_at_tick = {int(t.time): float(t.qpm) for t in sorted(score.tempos, key=lambda t: t.time)}
+    last_at_tick: dict[int, float] = {}
+    for tempo in sorted(score.tempos, key=lambda t: t.time):
+        tick, value = int(tempo.time), float(tempo.qpm)
+        if tick in ignored:
+            continue
+        if not MIN_QPM < value < MAX_QPM and tick >= last_tick:
+            findings.append((WarningKind.MALFORMED_META_IGNORED.value, f"tempo of {value:.4g} qpm at tick {tick:,}, "
+                             "after the last note, ignored (no click plays it)"))
+            continue
+        last_at_tick[tick] = value
     if not last_at_tick:
         return TempoMap(tpq, np.array([0]), np.array([120.0]), explicit=False)
     ticks = np.array(sorted(last_at_tick), dtype=np.int64)
     qpm = np.array([last_at_tick[t] for t in ticks], dtype=np.float64)
     if ticks[0] != 0:
         ticks, qpm = np.concatenate([[0], ticks]), np.concatenate([[120.0], qpm])
-    if not np.all((qpm > 1) & (qpm < 1000)):
-        raise RecordingError(name, f"implausible tempo in tempo map ({qpm.min():.1f}–{qpm.max():.1f} qpm)")
+    if not np.all((qpm > MIN_QPM) & (qpm < MAX_QPM)):
+        raise RecordingError(name, f"implausible tempo in tempo map ({qpm.min():.4g}–{qpm.max():.4g} qpm) while "
+                                   "notes sound", RejectionKind.IMPLAUSIBLE_GRID)
     return TempoMap(tpq, ticks, qpm, explicit=True)
 
 
-def _meter(score: ScoreTick, name: str) -> tuple[int, int]:
+def _meter(score: ScoreTick, name: str, ignored: set[int]) -> tuple[int, int]:
     """Beats per bar (in quarter notes) and how many meter changes follow the first."""
-    sigs = sorted({(int(t.time), int(t.numerator), int(t.denominator)) for t in score.time_signatures})
+    sigs = sorted({(int(t.time), int(t.numerator), int(t.denominator)) for t in score.time_signatures
+                   if int(t.time) not in ignored})
     if not sigs:
         return 4, 0
     _, num, den = sigs[0]
     changes = sum(1 for i in range(1, len(sigs)) if sigs[i][1:] != sigs[i - 1][1:])
     if den != 4:
-        raise RecordingError(name, f"unsupported meter {num}/{den} (only x/4 meters have a quarter-note click)")
+        raise RecordingError(name, f"unsupported meter {num}/{den} (only x/4 meters have a quarter-note click)",
+                             RejectionKind.METER_UNSUPPORTED)
     if not 1 <= num <= MAX_BEATS_PER_BAR:
-        raise RecordingError(name, f"implausible meter {num}/{den} (1 to {MAX_BEATS_PER_BAR} beats per bar)")
+        raise RecordingError(name, f"implausible meter {num}/{den} (1 to {MAX_BEATS_PER_BAR} beats per bar)",
+                             RejectionKind.METER_UNSUPPORTED)
     return num, changes
 
 
-def _performance_from_score(score: ScoreTick, name: str, click: ClickSpec | None) -> Performance:
+def _malformed_ticks(walked: _Walked, findings: list[tuple[str, str]]) -> tuple[set[int], set[int]]:
+    """Ticks of too-short tempo (0x51) and time-signature (0x58) events, to ignore; every malformed one reported."""
+    tempo, meter = set(), set()
+    for meta in walked.scan.malformed if walked.scan else ():
+        findings.append((WarningKind.MALFORMED_META_IGNORED.value, meta.describe()))
+        if meta.too_short and meta.meta_type == 0x51:
+            tempo.add(meta.tick)
+        elif meta.too_short and meta.meta_type == 0x58:
+            meter.add(meta.tick)
+    return tempo, meter
+
+
+def _track_notes(score: ScoreTick, walked: _Walked, click: ClickSpec | None,
+                 findings: list[tuple[str, str]]) -> list[tuple[int, str, bool, dict[str, NDArray[Any]]]]:
+    """(index, name, is drum, notes) of each track: symusic's when it read every note-on, else ours.
+
+    symusic drops a note-on never released and pairs a re-struck key's note-off with the older
+    note-on; then our walk's notes are used, each unreleased note closed at the next note-on of
+    its key or at the end of its track (one finding says how many).
+    """
+    from piano_metronome.inputs.midi_scan import collect_notes
+
+    scan = walked.scan
+    symusic_notes = sum(t.note_num() for t in score.tracks)
+    if scan is None or (scan.ordinary and symusic_notes == scan.note_ons):
+        pairs = zip(score.tracks, walked.notes, strict=True)
+        return [(i, t.name, bool(t.is_drum), n) for i, (t, n) in enumerate(pairs)]
+    ours = collect_notes(walked.data, walked.chunks)
+    if len(ours.time) != scan.note_ons:
+        raise AssertionError(f"our walk paired {len(ours.time)} notes from {scan.note_ons} note-ons")
+    findings.append((WarningKind.NOTES_NEVER_RELEASED.value,
+                     f"{scan.restruck + scan.unreleased} note-on(s) never released: {scan.restruck} closed at the "
+                     f"next note-on of their key, {scan.unreleased} at the end of their track (symusic read "
+                     f"{symusic_notes} of {scan.note_ons} notes)"))
+    names = {i: t.name for i, t in enumerate(score.tracks)} if click is not None else {}
+    tracks = []
+    for chunk in range(len(walked.chunks)):
+        for drum in (False, True):
+            sel = (ours.chunk == chunk) & ((ours.channel == 9) == drum)
+            columns = {"time": ours.time[sel], "duration": ours.duration[sel], "pitch": ours.pitch[sel],
+                       "velocity": ours.velocity[sel]}
+            tracks.append((chunk, names.get(chunk, ""), drum, columns))
+    return tracks
+
+
+def _performance_from_score(score: ScoreTick, name: str, click: ClickSpec | None, walked: _Walked) -> Performance:
     """Collect notes and pedal from every non-drum, non-click track, in float64 seconds."""
-    tempo_map = _tempo_map(score, name)
-    beats_per_bar, meter_changes = _meter(score, name)
+    findings: list[tuple[str, str]] = []
+    ignored_tempo, ignored_meter = _malformed_ticks(walked, findings)
+    tracks = _track_notes(score, walked, click, findings)
+    last_tick = max((int((n["time"].astype(np.int64) + n["duration"]).max()) for *_, n in tracks
+                     if len(n["time"])), default=0)
+    tempo_map = _tempo_map(score, name, ignored_tempo, last_tick, findings)
+    beats_per_bar, meter_changes = _meter(score, name, ignored_meter)
     excluded: dict[str, int] = {}
     parts: list[dict[str, NDArray[Any]]] = []
-    pedal_parts: list[tuple[NDArray[Any], NDArray[Any]]] = []
     click_times: NDArray[np.float64] | None = None
-    for index, track in enumerate(score.tracks):
-        notes = track.notes.numpy()
-        if click is not None and (track.name == click.track or index == click.track):
+    for index, track_name, is_drum, notes in tracks:
+        if click is not None and (track_name == click.track or index == click.track):
             sel = np.ones(len(notes["pitch"]), bool) if click.pitch is None else notes["pitch"] == click.pitch
             click_times = np.unique(tempo_map.ticks_to_seconds(notes["time"][sel]))
             continue
-        if track.is_drum:
+        if is_drum:
             if len(notes["pitch"]):
                 drums = DropReason.DRUM_CHANNEL.value
                 excluded[drums] = excluded.get(drums, 0) + len(notes["pitch"])
             continue
         parts.append(notes)
-        controls = track.controls.numpy()
-        sustain = controls["number"] == SUSTAIN_CC
-        pedal_parts.append((controls["time"][sustain], controls["value"][sustain]))
+    pedal_parts = [_sustain(track) for index, track in enumerate(score.tracks) if not track.is_drum
+                   and not (click is not None and (track.name == click.track or index == click.track))]
     if click is not None and click_times is None:
         raise RecordingError(name, f"click track {click.track!r} not found")
     cat = {k: np.concatenate([p[k] for p in parts]) if parts else np.zeros(0, int) for k in
@@ -244,6 +461,7 @@ def _performance_from_score(score: ScoreTick, name: str, click: ClickSpec | None
     end_ticks = start_ticks + np.maximum(cat["duration"].astype(np.int64), 0)
     onsets = tempo_map.ticks_to_seconds(start_ticks)
     durations = tempo_map.ticks_to_seconds(end_ticks) - onsets
+    _check_length(float((onsets + durations).max()), name)
     order = np.lexsort((cat["pitch"], onsets))
     pedal_ticks = np.concatenate([p[0] for p in pedal_parts]) if pedal_parts else np.zeros(0)
     pedal_values = np.concatenate([p[1] for p in pedal_parts]) if pedal_parts else np.zeros(0)
@@ -261,4 +479,20 @@ def _performance_from_score(score: ScoreTick, name: str, click: ClickSpec | None
         meter_changes=meter_changes,
         click_times=click_times,
         excluded=excluded,
+        findings=tuple(findings),
     )
+
+
+def _sustain(track: Any) -> tuple[NDArray[Any], NDArray[Any]]:
+    """(ticks, values) of a track's sustain-pedal (CC64) events."""
+    controls = track.controls.numpy()
+    sustain = controls["number"] == SUSTAIN_CC
+    return controls["time"][sustain], controls["value"][sustain]
+
+
+def _check_length(end_seconds: float, name: str) -> None:
+    """Refuse a take longer than any session: every later stage's work grows with its length in steps."""
+    if end_seconds > MAX_TAKE_SECONDS:
+        raise RecordingError(name, f"the take lasts {end_seconds / 3600:,.1f} hours (its last note ends there); "
+                                   f"takes up to {MAX_TAKE_SECONDS / 3600:.0f} hours are accepted",
+                             RejectionKind.TAKE_TOO_LONG)

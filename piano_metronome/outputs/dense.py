@@ -149,7 +149,9 @@ class DenseDecoder:
         self._last = cell
         shape, used = (n, self.num_steps, NUM_KEYS), n * self.num_steps * NUM_KEYS
         key = np.zeros((n, NUM_SIGNATURES), np.float32)
-        key[np.arange(n), hits.signature[first:last]] = 1.0
+        signature = hits.signature[first:last]
+        labelled = signature >= 0  # −1: the file name gave no key, so the one-hot row stays all zero
+        key[np.flatnonzero(labelled), signature[labelled]] = 1.0
         return {"H": self.H[:used].reshape(shape), "O": self.O[:used].reshape(shape),
                 "V": self.V[:used].reshape(shape), "key": key, "tempo": hits.tempo[first:last]}
 

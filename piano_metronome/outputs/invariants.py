@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 
 from piano_metronome.constants import NUM_KEYS
 from piano_metronome.outputs.schema import WINDOW_COLUMNS
-from piano_metronome.processing.keys import KEY_NAMES, key_signature
+from piano_metronome.processing.keys import KEY_NAMES, NO_KEY, key_signature
 
 #: Offsets lie in [−0.5, 0.5), except members of a chord rolled across a half step, which keep
 #: the chord's step: those stay below this bound and never sit alone on their step.
@@ -76,15 +76,17 @@ def _scalar_invariants(table: pa.Table, flags: _Flags) -> None:
     valid = as_numpy(table["valid_steps"]).astype(np.int64)
     flags.flag("num_steps outside 1…127", (num_steps < 1) | (num_steps > 127))
     flags.flag("valid_steps outside 1…num_steps", (valid < 1) | (valid > num_steps))
-    for name in ("key_label", "key_estimated"):
-        value = as_numpy(table[name])
-        flags.flag(f"{name} outside 0…{len(KEY_NAMES) - 1}", (value < 0) | (value >= len(KEY_NAMES)))
+    estimated = as_numpy(table["key_estimated"])
+    flags.flag(f"key_estimated outside 0…{len(KEY_NAMES) - 1}", (estimated < 0) | (estimated >= len(KEY_NAMES)))
     label = as_numpy(table["key_label"]).astype(np.int64)
+    flags.flag(f"key_label outside −1…{len(KEY_NAMES) - 1} (−1: no label)",
+               (label < NO_KEY) | (label >= len(KEY_NAMES)))
     signature = as_numpy(table["key_signature"]).astype(np.int64)
-    flags.flag("key_signature outside 0…11", (signature < 0) | (signature > 11))
+    flags.flag("key_signature outside −1…11", (signature < NO_KEY) | (signature > 11))
     in_range = (label >= 0) & (label < len(KEY_NAMES))
     flags.flag("key_signature is not the signature of key_label",
                in_range & (signature != SIGNATURE_OF_KEY[np.clip(label, 0, len(KEY_NAMES) - 1)]))
+    flags.flag("key_signature is not −1 where key_label is −1 (no label)", (label == NO_KEY) & (signature != NO_KEY))
     confidence = as_numpy(table["key_confidence"])
     flags.flag("key_confidence outside [0, 1]", ~((confidence >= 0) & (confidence <= 1)))
     bpm = as_numpy(table["bpm"]).astype(np.float64)
@@ -95,7 +97,20 @@ def _scalar_invariants(table: pa.Table, flags: _Flags) -> None:
         flags.flag(f"{name} not finite", ~np.isfinite(as_numpy(table[name]).astype(np.float64)))
     for name, low in (("start_step", 0), ("window_index", 0), ("steps_per_beat", 1), ("beats_per_bar", 1)):
         flags.flag(f"{name} < {low}", as_numpy(table[name]) < low)
+    _bar_invariant(table, num_steps, flags)
     _identity_invariants(table, flags)
+
+
+def _bar_invariant(table: pa.Table, num_steps: np.ndarray, flags: _Flags) -> None:
+    """A window of a bar or more starts on a bar line of its own take (bars of beats_per_bar × steps_per_beat).
+
+    The card promises bar-aligned windows: a 3/4 take cut every 64 steps would start mid-bar.
+    """
+    bar = as_numpy(table["beats_per_bar"]).astype(np.int64) * as_numpy(table["steps_per_beat"]).astype(np.int64)
+    start = as_numpy(table["start_step"]).astype(np.int64)
+    long_enough = (bar > 0) & (num_steps >= bar)
+    flags.flag("window does not start on a bar line (start_step not a multiple of beats_per_bar × steps_per_beat)",
+               long_enough & (start % np.maximum(bar, 1) != 0))
 
 
 def _identity_invariants(table: pa.Table, flags: _Flags) -> None:

@@ -54,7 +54,8 @@ WINDOW_COLUMNS: tuple[Column, ...] = (
     Column("tempo_norm", "float32", "`bpm / 100 − 1`, the original data's tempo normalisation."),
     Column("latency_ms", "float32", "The player's constant lag behind the click in ms (negative = early); already "
            "removed from offsets."),
-    Column("key_label", "key", "Key from the file name (24 keys; labels typed by hand)."),
+    Column("key_label", "key", "Key from the file name (24 keys; labels typed by hand); −1 when the name gives "
+           "none (datasets' ClassLabel \"no label\"; `key_signature` is then −1 and the dense key one-hot all 0)."),
     Column("key_signature", "int8", "12-class key signature of the label, relative major/minor merged "
            "(C ≡ Am = 0, Db ≡ Bbm = 1, …)."),
     Column("key_estimated", "key", "Key estimated from the recording's notes (Krumhansl–Schmuckler)."),

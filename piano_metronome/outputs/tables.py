@@ -56,7 +56,7 @@ def windows_table(aligned: AlignedPerformance, options: AlignOptions) -> pa.Tabl
     pedal_idx = aligned.window_starts[:, None] + np.arange(width)[None, :]
     pedal = np.where(pedal_idx < aligned.total_steps, aligned.pedal[np.clip(pedal_idx, 0, max(
         aligned.total_steps - 1, 0))], 0).astype(np.uint8) if n else np.zeros((0, width), np.uint8)
-    label = parse_key(info.labelled_key) if report.key_label else 0
+    label = parse_key(info.labelled_key) if report.key_label else -1
     estimated = KEY_NAMES.index(report.key_estimated) if report.key_estimated else 0
     columns = {
         "window_id": pa.array([f"{info.recording_id}/{i:03d}" for i in range(n)], pa.string()),

@@ -51,7 +51,7 @@ class _RawChecks:
             report.check("file oddities", "no tempo, tempo or meter changes, excluded notes (handled; reported)"),
             report.check("bpm label", "the BPM in the file name agrees with the BPM fitted from the notes"),
             report.check("key label", "the key in the file name has the signature estimated from the notes"),
-            report.check("unlisted files", "every *.mid in a subset folder is in a manifest"),
+            report.check("unlisted files", "every *.mid/*.midi (any case) in a subset folder is in a manifest"),
         )
 
 
@@ -133,14 +133,26 @@ def _check_of_rejection(checks: _RawChecks, kind: RejectionKind) -> Check:
         RejectionKind.FILE_MISSING: checks.present, RejectionKind.PATH_OUTSIDE_RAW: checks.manifest,
         RejectionKind.SIZE_DIFFERS: checks.size, RejectionKind.SHA256_DIFFERS: checks.sha256,
         RejectionKind.FILE_UNREADABLE: checks.midi, RejectionKind.FILE_TOO_LARGE: checks.midi,
-        RejectionKind.MIDI_UNUSABLE: checks.midi,
+        RejectionKind.MIDI_UNUSABLE: checks.midi, RejectionKind.NOT_A_FILE: checks.present,
+        RejectionKind.TAKE_TOO_LONG: checks.midi,
     }
     return by_kind.get(kind, checks.aligns)
 
 
 def _check_unlisted(raw: Path, listed: set[tuple[str, str]], check: Check) -> None:
-    """A recording on disk but in no manifest would silently never be built."""
+    """A recording on disk but in no manifest would silently never be built.
+
+    Every name that looks like a recording counts (``.mid``, ``.MID``, ``.midi``, ``take.mid.``),
+    and so does what stands under such a name without being a file (a FIFO, a dangling link):
+    each is named with why it cannot be built as it is.
+    """
+    from piano_metronome.inputs.manifest import SkippedFile, printable, recording_files
+
     for folder in sorted(p for p in raw.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        for path in sorted(folder.glob("*.mid")):
+        skipped: list[SkippedFile] = []
+        for path in recording_files(folder, skipped):
             if (folder.name, path.name) not in listed:
-                check.add(f"{folder.name}/{path.name}", "not in any manifest: it is never built", WARN)
+                check.add(f"{folder.name}/{printable(path.name)}", "not in any manifest: it is never built", WARN)
+        for item in skipped:
+            if (folder.name, item.path.split("/", 1)[1]) not in listed:
+                check.add(item.path, f"not in any manifest: it is never built ({item.reason})", WARN)

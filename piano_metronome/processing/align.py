@@ -36,6 +36,16 @@ from piano_metronome.processing.grid import (
 )
 from piano_metronome.processing.keys import KEY_NAMES, estimate_key, key_signature, parse_key
 
+#: Tempi a click plays (BPM): a metronome's range with room to spare. A grid outside it is no click,
+#: whatever fits (4 BPM "fits" any take as one long beat); a label outside it is a typing accident.
+MIN_CLICK_BPM, MAX_CLICK_BPM = 20.0, 400.0
+#: A player further off the click than this (ms, either way) is not playing to it.
+MAX_LATENCY_MS = 250.0
+#: Fewer notes cannot verify a grid: the score floor 4/√n is then above 0.9, near the best a real take reaches.
+MIN_GRID_NOTES = 20
+#: The most steps one take may span: what its pedal-per-step array (one byte a step) may cost.
+MAX_TAKE_STEPS = 1 << 24
+
 MAX_WINDOW_STEPS = 127  # note_step is stored as int8
 
 
@@ -187,6 +197,7 @@ def align(performance: Performance, info: RecordingInfo, options: AlignOptions |
     """
     options = options or AlignOptions()
     report = _new_report(performance, info)
+    _check_meter(performance, info, options)
     onsets = performance.onsets
     chosen = _choose_grid(performance, info, options, report)
     grid = _fit_grid(chosen, onsets, info.steps_per_beat, options, report)
@@ -197,6 +208,7 @@ def align(performance: Performance, info: RecordingInfo, options: AlignOptions |
     steps_f = grid.seconds_to_beats(onsets - latency_s) * info.steps_per_beat
     step = _chord_steps(onsets, steps_f, grid, info.steps_per_beat, options.chord_window_ms)
     report.latency_ms = latency_s * 1000.0
+    _check_plausible(grid, latency_s, info.steps_per_beat, performance.path, report)
     return _place(performance, info, options, report, grid, latency_s, steps_f, step)
 
 
@@ -213,7 +225,42 @@ def _new_report(performance: Performance, info: RecordingInfo) -> AlignmentRepor
                     f"bars of {performance.beats_per_bar} beats assumed throughout")
     if not performance.tempo_map.explicit:
         report.warn(WarningKind.NO_TEMPO_EVENT, "no tempo event: the tempo-map grid is the MIDI default of 120 qpm")
+    for kind, text in performance.findings:
+        report.warn(WarningKind(kind), text)
     return report
+
+
+def _check_meter(performance: Performance, info: RecordingInfo, options: AlignOptions) -> None:
+    """Refuse a meter whose bars and windows do not line up: every bar line must start a window.
+
+    A 3/4 bar of 16ths is 12 steps, and windows every 64 steps would start mid-bar (step 64 is
+    bar 5 and a third); windows of another length would change the dataset's shape, so such takes
+    are refused, naming the bar length and the hops that would fit.
+    """
+    bar, hop = performance.beats_per_bar * info.steps_per_beat, options.hop
+    if hop % bar == 0 or (options.window_steps < bar and bar % hop == 0):  # whole bars, or bars of whole windows
+        return
+    fits = [n * bar for n in range(1, MAX_WINDOW_STEPS // bar + 1)]
+    raise GridError(performance.path, f"bars of {performance.beats_per_bar}/4 are {bar} steps, and windows every "
+                    f"{hop} steps would start mid-bar; hops that fit such bars: "
+                    f"{', '.join(map(str, fits[-3:])) or 'none'} steps", RejectionKind.METER_UNSUPPORTED)
+
+
+def _check_plausible(grid: Grid, latency_s: float, steps_per_beat: int, path: str, report: AlignmentReport) -> None:
+    """Refuse a grid no click plays: a tempo outside a metronome's range, or a player far off the click.
+
+    A grid of 4 BPM "fits" anything (every onset is near a 3.75 s step) and would make a take of
+    a few notes into a 36-minute one; a latency of −350 ms is no player following a click.
+    """
+    bpm = grid.median_bpm()
+    if not MIN_CLICK_BPM <= bpm <= MAX_CLICK_BPM:
+        raise GridError(path, f"the best grid ({grid.source}) is {bpm:.4g} BPM, outside what a click plays "
+                        f"({MIN_CLICK_BPM:g}–{MAX_CLICK_BPM:g} BPM)", RejectionKind.IMPLAUSIBLE_GRID)
+    beat_ms = 60000.0 / bpm
+    if abs(latency_s * 1000.0) > min(MAX_LATENCY_MS, beat_ms / 4):
+        raise GridError(path, f"latency {latency_s * 1000:.0f} ms on the {grid.source} grid at {bpm:.2f} BPM is "
+                        f"beyond what a player following a click shows (±{min(MAX_LATENCY_MS, beat_ms / 4):.0f} ms)",
+                        RejectionKind.IMPLAUSIBLE_GRID)
 
 
 def _labelled_bpm(info: RecordingInfo, path: str) -> float | None:
@@ -235,39 +282,57 @@ def _choose_grid(performance: Performance, info: RecordingInfo, options: AlignOp
     tempo may be rounded) before the recording is rejected.
     """
     labelled = _labelled_bpm(info, performance.path)
-    grids = candidate_grids(performance, labelled, info.beat_sidecar)
-    if not performance.tempo_map.explicit:
-        grids = grids[1:] or grids  # an implicit 120 qpm is no claim about this recording
-    ranked = _prefer_clicks(score_candidates(grids, performance.onsets, info.steps_per_beat), options)
-    floor = max(options.min_concentration, 4.0 / np.sqrt(len(performance.onsets)))
-    if ranked[0].score < floor and labelled is not None:
-        refined = refine_label(labelled, performance, info.steps_per_beat)
-        ranked = _prefer_clicks(sorted([*ranked, refined], key=lambda c: -c.score), options)
+    report.bpm_labelled = labelled
+    absurd = labelled is not None and not MIN_CLICK_BPM <= labelled <= MAX_CLICK_BPM
+    if absurd:  # a conflict to report, never a reason to reject a take whose own grid fits
+        report.warn(WarningKind.BPM_LABEL_ABSURD, f"BPM label {info.labelled_bpm} is outside what a click plays "
+                    f"({MIN_CLICK_BPM:g}–{MAX_CLICK_BPM:g} BPM); ignored")
+    n = len(performance.onsets)
+    if n < MIN_GRID_NOTES:
+        raise GridError(performance.path, f"too few notes to verify a grid ({n} < {MIN_GRID_NOTES})",
+                        RejectionKind.TOO_FEW_NOTES)
+    usable = None if absurd else labelled
+    grids = candidate_grids(performance, usable, info.beat_sidecar)
+    implicit = not performance.tempo_map.explicit  # 120 qpm by default: kept as a candidate, but ranked last on ties
+    ranked = _prefer_clicks(score_candidates(grids, performance.onsets, info.steps_per_beat), options, implicit)
+    floor = max(options.min_concentration, 4.0 / np.sqrt(n))
+    if ranked[0].score < floor and usable is not None:
+        refined = refine_label(usable, performance, info.steps_per_beat)
+        ranked = _prefer_clicks(sorted([*ranked, refined], key=lambda c: -c.score), options, implicit)
     best = ranked[0]
     report.candidates = [c.as_dict() for c in ranked]
     report.grid_source, report.fit_concentration = best.grid.source, round(best.score, 4)
-    report.bpm_labelled = labelled
-    tempo_map = next((c for c in ranked if c.grid.source == "tempo_map"), None)
+    tempo_map = next((c for c in ranked if c.grid.source == "tempo_map" and not implicit), None)
     report.bpm_tempo_map = round(tempo_map.bpm, 4) if tempo_map else None
     if best.score < floor:
         raise GridError(performance.path, f"no grid fits the notes: best {best.grid.source} at "
                             f"{best.bpm:.2f} BPM scores {best.score:.3f} < {floor:.3f}", RejectionKind.NO_GRID_FITS)
-    _note_conflicts(ranked, options, report)
+    _note_conflicts([c for c in ranked if not (implicit and c.grid.source == "tempo_map" and c is not best)],
+                    options, report)
+    if absurd and labelled is not None:
+        report.conflict(ConflictKind.LABEL_BPM, labelled, f"label_bpm says {info.labelled_bpm} BPM, outside what a "
+                        f"click plays; using {best.grid.source} ({best.bpm:.2f} BPM)")
     return best
 
 
 _SOURCE_PRIORITY = {"click_track": 0, "beat_sidecar": 1, "tempo_map": 2, "label_bpm": 3}
 
 
-def _prefer_clicks(ranked: list[Candidate], options: AlignOptions) -> list[Candidate]:
+def _prefer_clicks(ranked: list[Candidate], options: AlignOptions, implicit_tempo: bool = False) -> list[Candidate]:
     """Among candidates scoring within ``tie_tolerance`` of the best, prefer a real click.
 
     A label that equals the tempo map gives the same grid and the same score up to rounding;
-    the click is the recorded truth, the label a typed claim.
+    the click is the recorded truth, the label a typed claim. A tempo map the file never stated
+    (``implicit_tempo``: MIDI's default 120 qpm) is no click: it comes after the label on a tie.
     """
     top = ranked[0].score
-    return sorted(ranked, key=lambda c: (c.score < top - options.tie_tolerance,
-                                         _SOURCE_PRIORITY.get(c.grid.source, 9), -c.score))
+
+    def priority(candidate: Candidate) -> int:
+        if implicit_tempo and candidate.grid.source == "tempo_map":
+            return len(_SOURCE_PRIORITY)
+        return _SOURCE_PRIORITY.get(candidate.grid.source, 9)
+
+    return sorted(ranked, key=lambda c: (c.score < top - options.tie_tolerance, priority(c), -c.score))
 
 
 def _note_conflicts(ranked: list[Candidate], options: AlignOptions, report: AlignmentReport) -> None:
@@ -497,6 +562,7 @@ def _place(performance: Performance, info: RecordingInfo, options: AlignOptions,
         velocity=performance.velocities[keep].astype(np.uint8), duration=duration[keep].astype(np.float32),
     )
     total_steps = int(notes.step.max()) + 1 if len(keep) else 0
+    _check_placed(report, performance.path, total_steps)
     pedal = _pedal_per_step(performance, grid, latency_s, info.steps_per_beat, total_steps)
     starts, empty = _windows(notes.step, total_steps, options)
     report.windows, report.windows_empty = len(starts), empty
@@ -511,31 +577,67 @@ def _place(performance: Performance, info: RecordingInfo, options: AlignOptions,
                               bounds[0], total_steps)
 
 
+def _check_placed(report: AlignmentReport, path: str, total_steps: int) -> None:
+    """Refuse a take with no note left to window, or one too long for its per-step work.
+
+    Sized before anything per step is allocated: a take's pedal costs a byte a step, so its
+    span is bounded (``MAX_TAKE_STEPS``) whatever its notes (a far-out note would otherwise ask
+    for gigabytes).
+    """
+    if total_steps == 0:
+        dropped = ", ".join(f"{count} {reason.replace('_', ' ')}" for reason, count in sorted(report.dropped.items()))
+        raise GridError(path, f"no note can be placed in a window: all {report.notes_input} dropped ({dropped})",
+                        RejectionKind.NO_WINDOWS)
+    if total_steps > MAX_TAKE_STEPS:
+        raise GridError(path, f"the take spans {total_steps:,} steps on its grid; at most {MAX_TAKE_STEPS:,} are "
+                        "accepted (a note far from the others?)", RejectionKind.TAKE_TOO_LONG)
+
+
+#: Steps whose pedal is sampled at once: bounds the temporary arrays of a long take.
+_PEDAL_CHUNK = 1 << 20
+
+
 def _pedal_per_step(performance: Performance, grid: Grid, latency_s: float, steps_per_beat: int,
                     total_steps: int) -> np.ndarray:
     """Sustain CC64 value at each step (held from the last event; 0 before the first).
 
     The pedal is sampled at the *played* time of each step (grid + latency), because the
-    foot is early or late together with the hands.
+    foot is early or late together with the hands. Steps are sampled a chunk at a time, so the
+    work arrays stay small however long the take is (the result is one byte a step).
     """
-    times = grid.beats_to_seconds(np.arange(total_steps) / steps_per_beat) + latency_s
-    idx = np.searchsorted(performance.pedal_times, times, side="right") - 1
-    values = np.where(idx >= 0, performance.pedal_values[np.clip(idx, 0, None)], 0) if len(
-        performance.pedal_times) else np.zeros(total_steps)
-    return np.asarray(values, dtype=np.uint8)
+    values = np.zeros(total_steps, np.uint8)
+    if not len(performance.pedal_times):
+        return values
+    for first in range(0, total_steps, _PEDAL_CHUNK):
+        steps = np.arange(first, min(first + _PEDAL_CHUNK, total_steps))
+        times = grid.beats_to_seconds(steps / steps_per_beat) + latency_s
+        idx = np.searchsorted(performance.pedal_times, times, side="right") - 1
+        values[steps] = np.where(idx >= 0, performance.pedal_values[np.clip(idx, 0, None)], 0)
+    return values
 
 
 def _windows(step: np.ndarray, total_steps: int, options: AlignOptions) -> tuple[np.ndarray, int]:
     """Bar-aligned window starts every ``hop`` steps; windows without notes are skipped (counted).
 
     The trailing partial window is kept: its steps past the end are the genuine silence after
-    the take ends, and dropping it (as GrooVAE does) would lose the last notes.
+    the take ends, and dropping it (as GrooVAE does) would lose the last notes. Only the windows
+    holding a note are listed (found from the notes' steps), so the work is bounded by the notes,
+    never by the take's span; the empty ones are counted by arithmetic.
     """
     if total_steps == 0:
         return np.zeros(0, np.int64), 0
-    starts = np.arange(0, total_steps, options.hop, dtype=np.int64)
-    counts = np.searchsorted(step, starts + options.window_steps) - np.searchsorted(step, starts)
-    return starts[counts > 0], int((counts == 0).sum())
+    hop, width = options.hop, options.window_steps
+    every = -(-total_steps // hop)  # starts 0, hop, … below total_steps
+    last = np.unique(step // hop)  # the windows holding step s start at multiples of hop in (s − width, s]
+    reach = -(-width // hop)  # how many hop-spaced starts can cover one step
+    if reach * len(last) >= every:  # a dense take: every start is as cheap
+        candidates = np.arange(0, total_steps, hop, dtype=np.int64)
+    else:
+        candidates = np.unique((last[:, None] - np.arange(reach)[None, :]).ravel())
+        candidates = candidates[candidates >= 0].astype(np.int64) * hop
+    counts = np.searchsorted(step, candidates + width) - np.searchsorted(step, candidates)
+    starts = candidates[counts > 0]
+    return starts, every - len(starts)
 
 
 def _timing_stats(report: AlignmentReport, notes: Notes, grid: Grid, steps_per_beat: int) -> None:

@@ -167,16 +167,42 @@ def score_candidates(grids: list[Grid], onsets: np.ndarray, steps_per_beat: int)
     return [scored[i] for i in order]
 
 
+#: Onsets the label search scores each trial tempo on: a longer take is searched on an even subsample
+#: (then the winner is scored on every onset), so the search costs the same for any take.
+REFINE_ONSETS = 50_000
+#: Elements of the (trial tempi × onsets) phase matrix computed at once (32 MB of float64).
+REFINE_BLOCK = 1 << 22
+
+
 def refine_label(labelled_bpm: float, performance: Performance, steps_per_beat: int,
                  search: float = 0.03, resolution: float = 2e-4) -> Candidate:
     """The best constant grid within ±``search`` of a labelled BPM (a typed label may be rounded).
 
     Used only when no grid fits as given: a label 0.4 % off drifts a whole 16th in 40 s.
-    One matrix of phases, (trial tempi × onsets), scored at once.
+    The phases (trial tempi × onsets) are scored a block of tempi at a time, so memory stays
+    bounded; a take of more than ``REFINE_ONSETS`` notes is searched on an even subsample.
     """
     factors = 1.0 + np.arange(-search, search + resolution / 2, resolution)
-    phases = 2 * np.pi * np.outer(factors * labelled_bpm / 60.0 * steps_per_beat, performance.onsets)
-    scores = np.hypot(np.cos(phases).mean(axis=1), np.sin(phases).mean(axis=1))
+    onsets = performance.onsets
+    if len(onsets) > REFINE_ONSETS:
+        onsets = onsets[np.linspace(0, len(onsets) - 1, REFINE_ONSETS).astype(np.int64)]
+    rates = factors * labelled_bpm / 60.0 * steps_per_beat
+    scores = np.concatenate([_phase_scores(rates[i:i + _rows(len(onsets))], onsets)
+                             for i in range(0, len(rates), _rows(len(onsets)))])
     best = float(labelled_bpm * factors[int(np.argmax(scores))])
+    score = float(scores.max()) if len(onsets) == len(performance.onsets) else concentration(
+        performance.onsets * best / 60.0 * steps_per_beat)[0]
     grid = constant_grid(best, "label_bpm", performance.beats_per_bar)
-    return Candidate(grid, best, float(scores.max()))
+    return Candidate(grid, best, score)
+
+
+def _rows(onsets: int) -> int:
+    """Trial tempi per block, so a block's phase matrix holds at most ``REFINE_BLOCK`` numbers."""
+    return max(1, REFINE_BLOCK // max(onsets, 1))
+
+
+def _phase_scores(rates: np.ndarray, onsets: np.ndarray) -> np.ndarray:
+    """Concentration of the onsets' phases for each trial rate (steps per second)."""
+    phases = 2 * np.pi * np.outer(rates, onsets)
+    scores: np.ndarray = np.hypot(np.cos(phases).mean(axis=1), np.sin(phases).mean(axis=1))
+    return scores

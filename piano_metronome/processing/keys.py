@@ -53,8 +53,15 @@ def parse_key(label: str) -> int:
     return pc % 12 + (12 if minor else 0)
 
 
+#: ``key_label`` of a recording whose file name gives no key: datasets' ClassLabel "no label" (−1), never
+#: 0, which is C major; its ``key_signature`` is −1 too.
+NO_KEY = -1
+
+
 def key_signature(key_index: int) -> int:
-    """The 12-class key signature of a 24-way key: the relative major's tonic (C ≡ Am = 0)."""
+    """The 12-class key signature of a 24-way key: the relative major's tonic (C ≡ Am = 0); −1 for no key."""
+    if key_index < 0:
+        return NO_KEY
     tonic = key_index % 12
     return tonic if key_index < 12 else (tonic + 3) % 12
 

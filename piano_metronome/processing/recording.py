@@ -11,10 +11,11 @@ fails the build unless the caller chooses to skip such files (:func:`broken`).
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from piano_metronome.inputs.manifest import ManifestRow
+from piano_metronome.inputs.manifest import ManifestRow, not_a_file
 from piano_metronome.inputs.midi import MAX_FILE_BYTES, Performance, RecordingError, parse_midi_bytes
 from piano_metronome.kinds import DropReason, RejectionKind, WarningKind
 from piano_metronome.processing.align import (
@@ -24,7 +25,6 @@ from piano_metronome.processing.align import (
     RecordingInfo,
     align,
 )
-from piano_metronome.processing.grid import GridError
 
 
 class AlignmentBugError(Exception):
@@ -114,6 +114,10 @@ def process_row(row: ManifestRow, sources: list[Path], options: AlignOptions) ->
         path = find_file(row, sources)
     except RecordingError as exc:
         return rejected(row, exc.path, exc.reason, RejectionKind.PATH_OUTSIDE_RAW)
+    if path is None:
+        special = _special_file(row, sources)
+        if special is not None:
+            return special
     if path is None:  # the reason names no absolute path: it is stored, and must not depend on the machine
         where = "the raw folder" + (f" or {len(sources) - 1} other source folder(s)" if len(sources) > 1 else "")
         return rejected(row, f"{row.subset}/{row.file_name}", f"file missing: {row.subset}/{row.file_name} is "
@@ -125,6 +129,21 @@ def process_row(row: ManifestRow, sources: list[Path], options: AlignOptions) ->
         return _align_bytes(row, path, data, options)
     except Exception as exc:  # not bad input (that was returned above): a bug, raised with the file named
         raise AlignmentBugError(row, str(path), exc) from exc
+
+
+def _special_file(row: ManifestRow, sources: list[Path]) -> RecordingResult | None:
+    """A rejection when something that is not a regular file stands where the recording should be.
+
+    A FIFO would block the read and ``/dev/zero`` never ends, so it is named for what it is (never
+    opened), not called missing: fetching would not help.
+    """
+    for source in sources:
+        path = row.path(source)
+        what = not_a_file(path) if os.path.lexists(path) else None
+        if what is not None:
+            return rejected(row, f"{row.subset}/{row.file_name}", f"{row.subset}/{row.file_name} is {what}, not a "
+                            "recording file; it was not read", RejectionKind.NOT_A_FILE)
+    return None
 
 
 def _verified_bytes(row: ManifestRow, path: Path) -> bytes | RecordingResult:
@@ -155,11 +174,11 @@ def _align_bytes(row: ManifestRow, path: Path, data: bytes, options: AlignOption
     try:
         performance = parse_midi_bytes(data, str(path))
     except RecordingError as exc:
-        return rejected(row, str(path), exc.reason, RejectionKind.MIDI_UNUSABLE)
+        return rejected(row, str(path), exc.reason, exc.kind or RejectionKind.MIDI_UNUSABLE)
     try:
         aligned = align(performance, info_of(row), options)
-    except GridError as exc:
-        return rejected(row, str(path), exc.reason, exc.kind)
+    except RecordingError as exc:  # a GridError, with the kind of its reason
+        return rejected(row, str(path), exc.reason, exc.kind or RejectionKind.NO_GRID_FITS)
     found = input_findings(performance, aligned.report)
     for kind, text in found:
         if kind.value not in aligned.report.warning_kinds:  # the alignment words this fact its own way
