@@ -487,6 +487,7 @@ def hostile_files() -> dict[str, bytes]:
         "nodur_100_C.mid": good_take(duration=0),
         "notempo_97_C.mid": without_tempo(),
         "absurd_5000_C.mid": good_take(),
+        "huge_1" + "0" * 200 + "_C.mid": good_take(seed=6),  # a label of 1e200 BPM (stored as inf in float32)
         "header10_100_C.mid": smf([track(take_events())], header_len=10),
         "few_100_C.mid": good_take(notes=10),
         "tracks0_100_C.mid": smf([track(take_events()), track(take_events(seed=2))], ntracks=0),

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from symusic.core import ScoreTick
 
     from piano_metronome.inputs.midi_scan import MidiScan
+    from piano_metronome.inputs.midi_scan import Notes as ScannedNotes
 
 MAX_EVENTS = 1_000_000
 #: Larger files are refused before parsing, so a huge file costs neither time nor memory (a MIDI
@@ -171,8 +172,8 @@ def parse_midi_bytes(data: bytes, name: str, click: ClickSpec | None = None) -> 
     if events >= MAX_EVENTS:
         raise RecordingError(name, f"too many events ({events:,} ≥ {MAX_EVENTS:,})")
     notes = [track.notes.numpy() for track in score.tracks]
-    walked = _Walked(data, chunks, _scan_if_odd(data, chunks, score, notes, name), notes)
-    return _performance_from_score(score, name, click, walked)
+    scan, ours = _scan_if_odd(data, chunks, score, notes, name) or (None, None)
+    return _performance_from_score(score, name, click, _Walked(chunks, scan, notes, ours))
 
 
 #: A fixed-length meta event (tempo 0x51, meter 0x58, key 0x59, end of track 0x2F, …) whose length byte is
@@ -185,8 +186,8 @@ _LONG_DELTA = re.compile(rb"[\x80-\xff]{3}[\x00-\x7f]")
 
 
 def _scan_if_odd(data: bytes, chunks: list[tuple[int, int]], score: ScoreTick, notes: list[dict[str, NDArray[Any]]],
-                 name: str) -> MidiScan | None:
-    """Our walk over the events, when something symusic hides may be there; None for an ordinary file.
+                 name: str) -> tuple[MidiScan, ScannedNotes] | None:
+    """Our walk over the events and its notes, when something symusic hides may be there; None for an ordinary file.
 
     The walk costs about 10 µs an event in Python, so it runs only on suspicion, found at C speed:
     a meta event whose length byte looks wrong, a delta time of 2²¹ ticks or more, a time that
@@ -194,13 +195,13 @@ def _scan_if_odd(data: bytes, chunks: list[tuple[int, int]], score: ScoreTick, n
     pairs wrongly), or a note-on never released (found by parsing again with every key released at
     the end of each track).
     """
-    from piano_metronome.inputs.midi_scan import ScanError, walk
+    from piano_metronome.inputs.midi_scan import ScanError, collect_notes
 
     if not (_ODD_META.search(data) or _LONG_DELTA.search(data) or _wrapped(score, notes) or _keys_overlap(notes)
             or _unreleased(data, chunks, score)):
         return None
     try:
-        return walk(data, chunks)
+        return collect_notes(data, chunks)
     except ScanError as exc:
         raise RecordingError(name, exc.reason, exc.kind) from None
 
@@ -316,14 +317,15 @@ def _check_chunks(data: bytes, name: str) -> list[tuple[int, int]]:
 
 @dataclass(frozen=True)
 class _Walked:
-    """Our own walk over the file: the bytes, its track chunks and what the walk found."""
+    """Our own walk over the file: its track chunks, what the walk found, symusic's notes and ours."""
 
-    data: bytes
     chunks: list[tuple[int, int]]
     #: None when nothing made the walk necessary (an ordinary file: symusic read it exactly).
     scan: MidiScan | None
     #: symusic's notes of each of its tracks, as numpy (converted once).
     notes: list[dict[str, NDArray[Any]]]
+    #: The walk's notes (None when it did not run).
+    ours: ScannedNotes | None
 
 
 def _tempo_map(score: ScoreTick, name: str, ignored: set[int], last_tick: int,
@@ -396,14 +398,11 @@ def _track_notes(score: ScoreTick, walked: _Walked, click: ClickSpec | None,
     note-on; then our walk's notes are used, each unreleased note closed at the next note-on of
     its key or at the end of its track (one finding says how many).
     """
-    from piano_metronome.inputs.midi_scan import collect_notes
-
-    scan = walked.scan
+    scan, ours = walked.scan, walked.ours
     symusic_notes = sum(t.note_num() for t in score.tracks)
-    if scan is None or (scan.ordinary and symusic_notes == scan.note_ons):
+    if scan is None or ours is None or (scan.ordinary and symusic_notes == scan.note_ons):
         pairs = zip(score.tracks, walked.notes, strict=True)
         return [(i, t.name, bool(t.is_drum), n) for i, (t, n) in enumerate(pairs)]
-    ours = collect_notes(walked.data, walked.chunks)
     if len(ours.time) != scan.note_ons:
         raise AssertionError(f"our walk paired {len(ours.time)} notes from {scan.note_ons} note-ons")
     findings.append((WarningKind.NOTES_NEVER_RELEASED.value,

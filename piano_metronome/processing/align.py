@@ -240,10 +240,10 @@ def _check_meter(performance: Performance, info: RecordingInfo, options: AlignOp
     bar, hop = performance.beats_per_bar * info.steps_per_beat, options.hop
     if hop % bar == 0 or (options.window_steps < bar and bar % hop == 0):  # whole bars, or bars of whole windows
         return
-    fits = [n * bar for n in range(1, MAX_WINDOW_STEPS // bar + 1)]
+    fits = [n * bar for n in (hop // bar, hop // bar + 1) if 0 < n * bar <= MAX_WINDOW_STEPS]
     raise GridError(performance.path, f"bars of {performance.beats_per_bar}/4 are {bar} steps, and windows every "
-                    f"{hop} steps would start mid-bar; hops that fit such bars: "
-                    f"{', '.join(map(str, fits[-3:])) or 'none'} steps", RejectionKind.METER_UNSUPPORTED)
+                    f"{hop} steps would start mid-bar; windows of whole bars near that length: "
+                    f"{' or '.join(map(str, fits)) or 'none'} steps", RejectionKind.METER_UNSUPPORTED)
 
 
 def _check_plausible(grid: Grid, latency_s: float, steps_per_beat: int, path: str, report: AlignmentReport) -> None:
@@ -363,6 +363,8 @@ def _median(values: np.ndarray) -> float:
 def _check_bpm_label(report: AlignmentReport, options: AlignOptions) -> None:
     """Flag a BPM label that the notes contradict, with the BPM fitted from the notes."""
     labelled, fitted = report.bpm_labelled, report.bpm_fitted
+    if WarningKind.BPM_LABEL_ABSURD.value in report.warning_kinds:
+        return  # said already: a label no click plays is no claim to compare
     if labelled is not None and fitted is not None and abs(labelled - fitted) > options.bpm_conflict:
         report.warn(WarningKind.BPM_LABEL_DISAGREES, f"BPM label {labelled:g} disagrees with the notes: fitted "
                     f"{fitted:.2f} BPM on the {report.grid_source} grid; the label is overridden")

@@ -208,6 +208,7 @@ def input_findings(performance: Performance, report: AlignmentReport) -> list[tu
     if performance.meter_changes:
         found.append((WarningKind.METER_CHANGES_IGNORED, f"meter change(s): {performance.meter_changes} ignored, "
                       f"bars of {performance.beats_per_bar} beats assumed throughout"))
+    found += [(WarningKind(kind), text) for kind, text in performance.findings]  # never released, malformed metas
     for reason, count in sorted(performance.excluded.items()):
         found.append((WarningKind.NOTES_EXCLUDED,
                       f"{count} note(s) {EXCLUDED_WORDS[DropReason(reason)]} excluded (counted as dropped)"))
