@@ -53,22 +53,23 @@ def build_dataset(out: Path, configs: list[str], corpus_path: Path | None = None
 @pytest.fixture(scope="session")
 def corpus_build(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The full corpus dataset (d1, d2, all, demo), built once per test session."""
-    return build_dataset(tmp_path_factory.mktemp("corpus_build") / "dataset", ["d1", "d2", "all", "demo"], corpus)
+    return build_dataset(tmp_path_factory.mktemp("corpus_build") / "dataset",
+                         ["d1", "d2", "all", "takes", "demo", "demo_takes"], corpus)
 
 
 @pytest.fixture(scope="session")
 def demo_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The ``demo`` config built once per session, in process, from the committed demo takes.
+    """The ``demo`` and ``demo_takes`` configs built once per session, in process, from the committed demo takes.
 
-    Read-only: tests that damage a dataset copy it first (``shutil.copytree``). ``--config demo``
-    is explicit so ``$PIANO_METRONOME_CORPUS`` does not change what is built.
+    Read-only: tests that damage a dataset copy it first (``shutil.copytree``). The configs are named
+    explicitly so ``$PIANO_METRONOME_CORPUS`` does not change what is built.
     """
     from piano_metronome.outputs.build import run_build
     from piano_metronome.paths import PROJECT_ROOT
     from piano_metronome.processing.align import AlignOptions
 
     out = tmp_path_factory.mktemp("demo-build") / "dataset"
-    run_build(PROJECT_ROOT / "raw_midi", out, ["demo"], None, AlignOptions())
+    run_build(PROJECT_ROOT / "raw_midi", out, ["demo", "demo_takes"], None, AlignOptions())
     return out
 
 

@@ -91,7 +91,7 @@ def test_build_without_corpus_builds_demo_and_says_how_to_fetch(tmp_path, monkey
     result = CliRunner().invoke(app, ["build", "--raw", str(raw), "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     assert "fetch" in result.output
-    assert sorted(p.name for p in (tmp_path / "out" / "data").iterdir()) == ["demo", "recordings"]
+    assert sorted(p.name for p in (tmp_path / "out" / "data").iterdir()) == ["demo", "demo_takes", "recordings"]
 
 
 def placed_notes_by_window(result, options: AlignOptions) -> dict[str, set]:

@@ -28,7 +28,8 @@ def build_process(out: Path) -> subprocess.Popen:
     A different hash seed than this process: set or dict order leaking into a file would show.
     """
     env = {**os.environ, "PYTHONHASHSEED": "1234"}
-    command = [sys.executable, "-m", "piano_metronome", "build", "--config", "demo", "--raw", str(RAW),
+    command = [sys.executable, "-m", "piano_metronome", "build", "--config", "demo", "--config", "demo_takes",
+               "--raw", str(RAW),
                "--out", str(out), "--name", ""]
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 

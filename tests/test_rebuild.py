@@ -47,7 +47,7 @@ def test_fresh_build_rebuilds_identical(demo_dataset: Path) -> None:
                                       "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["identical"] and data["configs"] == ["demo"]
+    assert data["identical"] and data["configs"] == ["demo", "demo_takes"]
     assert {f["status"] for f in data["files"]} == {IDENTICAL}
     assert {f["path"] for f in data["files"]} >= {"README.md", "build_report.json", "checksums.sha256", SHARD}
 

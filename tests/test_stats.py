@@ -32,6 +32,8 @@ def recount(folder: Path) -> dict[tuple[str, str], dict]:
     out = {}
     for config_dir in sorted(p for p in (folder / "data").iterdir() if p.name != "recordings"):
         shards = {p.name.split("-")[0]: arrow(p) for p in sorted(config_dir.glob("*.arrow"))}
+        if any("midi" in t.column_names for t in shards.values()):
+            continue  # whole takes: one row per recording, not windows
         subsets = {s for t in shards.values() for s in t["subset"].to_pylist()}
         for split, table in shards.items():
             ok = [r for r in recordings if r["subset"] in subsets and r["split"] == split and r["status"] == "ok"]

@@ -157,8 +157,10 @@ def test_bad_note_is_named_by_window(tmp_path: Path, demo_dataset: Path) -> None
     write(root / TEST, pa.Table.from_pylist(rows, schema=read(root / TEST).schema))
     write_checksums(root)
     found = failures(validate_dataset(root))
-    assert list(found) == ["invariants"]
+    assert list(found) == ["invariants", "takes"]  # the window no longer holds its take's note either
     assert found["invariants"][0].startswith(f"{TEST} window {rows[1]['window_id']}: note_velocity outside")
+    assert found["takes"] == [f"data/demo_takes/test-00000-of-00001.arrow {rows[1]['recording_id']}: its notes "
+                              "differ from those of its windows in demo"]
 
 
 def test_accounting_against_the_windows(tmp_path: Path, demo_dataset: Path) -> None:

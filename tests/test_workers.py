@@ -70,7 +70,7 @@ def test_build_with_two_jobs_is_byte_identical(tmp_path, corpus_build, corpus):
     from piano_metronome.outputs.build import run_build
 
     out = tmp_path / "two"
-    run_build(None, out, ["d1", "d2", "all", "demo"], corpus, AlignOptions(), jobs=2)
+    run_build(None, out, ["d1", "d2", "all", "takes", "demo", "demo_takes"], corpus, AlignOptions(), jobs=2)
     files = sorted(p.relative_to(corpus_build) for p in corpus_build.rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
     for name in files:

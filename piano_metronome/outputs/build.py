@@ -83,10 +83,9 @@ def process_all(rows: list[ManifestRow], sources: list[Path], options: AlignOpti
     """
     from dataclasses import replace
 
-    from piano_metronome.outputs.tables import window_schema, windows_table
     from piano_metronome.processing.recording import AlignmentBugError, broken
 
-    writers: dict[tuple[str, str], pa.ipc.RecordBatchStreamWriter] = {}
+    spools = Spools(spool_dir) if spool_dir is not None else None
     results = []
     try:
         for row in rows:
@@ -96,19 +95,65 @@ def process_all(rows: list[ManifestRow], sources: list[Path], options: AlignOpti
                 if not skip_broken:
                     raise
                 result = broken(bug)
-            if spool_dir is not None and result.ok and result.report.windows:
-                key = (row.subset, row.split)
-                if key not in writers:
-                    spool_dir.mkdir(parents=True, exist_ok=True)
-                    writers[key] = pa.ipc.new_stream(str(spool_path(spool_dir, *key)), window_schema())
-                writers[key].write_table(windows_table(aligned_of(result), options))
-            results.append(replace(result, aligned=None))  # the aligned notes are in the spool: free them
+            if spools is not None and result.ok:
+                spools.write(result, sources, options)
+            results.append(replace(result, aligned=None))  # the aligned notes are in the spools: free them
             if progress:
                 progress(result)
     finally:
-        for writer in writers.values():
-            writer.close()
+        if spools is not None:
+            spools.close()
     return results
+
+
+class Spools:
+    """The Arrow stream files one alignment pass writes: windows and takes, per subset and split.
+
+    The ``datasets`` builder then reads them per config (``all`` reads the ``d1`` and ``d2`` ones),
+    so every recording is aligned once, and only its report stays in memory.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.writers: dict[tuple[str, str, str], pa.ipc.RecordBatchStreamWriter] = {}
+
+    def _writer(self, kind: str, row: ManifestRow, schema: pa.Schema) -> pa.ipc.RecordBatchStreamWriter:
+        key = (kind, row.subset, row.split)
+        if key not in self.writers:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self.writers[key] = pa.ipc.new_stream(str(spool_path(self.folder, *key)), schema)
+        return self.writers[key]
+
+    def write(self, result: RecordingResult, sources: list[Path], options: AlignOptions) -> None:
+        """The windows (if any) and the take of an accepted recording."""
+        from piano_metronome.outputs.configs import TAKES, WINDOWS
+        from piano_metronome.outputs.tables import take_schema, take_table, window_schema, windows_table
+
+        aligned = aligned_of(result)
+        if result.report.windows:
+            self._writer(WINDOWS, result.row, window_schema()).write_table(windows_table(aligned, options))
+        data = recording_bytes(result.row, sources)
+        self._writer(TAKES, result.row, take_schema()).write_table(
+            take_table(aligned, data, f"{result.row.subset}/{result.row.file_name}"))
+
+    def close(self) -> None:
+        """Finish every file (a stream needs its end marker to be read)."""
+        for writer in self.writers.values():
+            writer.close()
+
+
+def recording_bytes(row: ManifestRow, sources: list[Path]) -> bytes:
+    """The file an accepted recording was aligned from, read again for its ``takes`` row; it must
+    still be the manifest's bytes (a file replaced during the build stops it)."""
+    import hashlib
+
+    from piano_metronome.processing.recording import find_file
+
+    path = find_file(row, sources)
+    data = path.read_bytes() if path is not None else b""
+    if hashlib.sha256(data).hexdigest() != row.sha256:
+        raise BuildError(f"{row.subset}/{row.file_name} changed while the build read it; build again")
+    return data
 
 
 def build_config(config: str, subsets: tuple[str, ...], raw: Path, sources: list[Path], options: AlignOptions,
@@ -223,13 +268,14 @@ def choose_configs(raw: Path, sources: list[Path], asked: list[str] | None,
             raise BuildError(f"unknown config(s) {', '.join(unknown)} for {raw}; it gives "
                              f"{', '.join(available) or 'none (no manifest.csv)'}")
         return [c for c in available if c in asked], None  # the raw folder's order, however asked
+    demo = [c for c, subsets in available.items() if subsets == (DEMO_SUBSET,)]
     found = [c for c, subsets in available.items()
-             if c != DEMO_SUBSET and recordings_found(raw, subsets, sources)]
+             if c not in demo and recordings_found(raw, subsets, sources)]
     if found:
-        return found + ([DEMO_SUBSET] if DEMO_SUBSET in available else []), None
-    if DEMO_SUBSET in available:
-        return [DEMO_SUBSET], ("recordings not found: building the synthetic demo config only. Get the real "
-                               "recordings with `piano-metronome fetch` (or `fetch --from DIR`).")
+        return found + demo, None
+    if demo:
+        return demo, ("recordings not found: building the synthetic demo configs only. Get the real "
+                      "recordings with `piano-metronome fetch` (or `fetch --from DIR`).")
     raise BuildError(f"none of the recordings listed in {raw / 'manifest.csv'} were found (looked in "
                      f"{', '.join(str(s) for s in sources)})")
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from piano_metronome.outputs.configs import default_config
+from piano_metronome.outputs.configs import TAKES, WINDOWS, columns_of, default_config, table_kind
 from piano_metronome.outputs.layout import CARD_FILE, shard_glob
 from piano_metronome.outputs.schema import (
     RECORDING_COLUMNS,
     RECORDINGS_CONFIG,
     RECORDINGS_SPLIT,
+    TAKE_COLUMNS,
     WINDOW_COLUMNS,
     Column,
 )
@@ -30,6 +31,8 @@ def _type_name(dtype: str) -> str:
     """How a schema type reads in the card: ``key`` is the 24-way ClassLabel."""
     if dtype == "key":
         return "ClassLabel (24 keys)"
+    if dtype == "midi":
+        return "struct{`bytes`: binary, `path`: string}"
     return f"`{dtype}`"
 
 
@@ -46,10 +49,16 @@ def fields_markdown(columns: tuple[Column, ...]) -> str:
 
 
 def schema_markdown(configs: list[str]) -> str:
-    """The card's field section: windows (of the configs built), then the recordings table."""
-    return (f"#### Windows (configs {', '.join(f'`{c}`' for c in configs)})\n\n{fields_markdown(WINDOW_COLUMNS)}\n\n"
-            f"#### Recordings (config `{RECORDINGS_CONFIG}`, split `{RECORDINGS_SPLIT}`)\n\n"
-            f"{fields_markdown(RECORDING_COLUMNS)}\n")
+    """The card's field section: windows and whole takes (of the configs built), then the recordings table."""
+    sections = []
+    for kind, title, columns in ((WINDOWS, "Windows", WINDOW_COLUMNS), (TAKES, "Whole takes", TAKE_COLUMNS)):
+        names = [c for c in configs if table_kind(c) == kind]
+        if names:
+            listed = ", ".join(f"`{c}`" for c in names)
+            sections.append(f"#### {title} (configs {listed})\n\n{fields_markdown(columns)}")
+    sections.append(f"#### Recordings (config `{RECORDINGS_CONFIG}`, split `{RECORDINGS_SPLIT}`)\n\n"
+                    f"{fields_markdown(RECORDING_COLUMNS)}")
+    return "\n\n".join(sections) + "\n"
 
 
 def fill_markers(body: str, statistics: str, configs: list[str]) -> str:
@@ -100,7 +109,7 @@ def card_data(configs: dict[str, dict[str, dict[str, int]]], recordings: int) ->
         for split, counts in splits.items():
             split_dict.add(datasets.SplitInfo(name=split, num_bytes=counts["num_bytes"],
                                               num_examples=counts["num_examples"]))
-        infos[name] = datasets.DatasetInfo(features=features(WINDOW_COLUMNS), splits=split_dict)
+        infos[name] = datasets.DatasetInfo(features=features(columns_of(name)), splits=split_dict)
     infos[RECORDINGS_CONFIG] = datasets.DatasetInfo(features=features(RECORDING_COLUMNS))
     DatasetInfosDict(infos).to_dataset_card_data(data)
     return data
@@ -117,5 +126,8 @@ def render_card(configs: dict[str, dict[str, dict[str, int]]], recordings: int, 
 
 
 def write_card(out: Path, configs: dict[str, dict[str, dict[str, int]]], recordings: int, statistics: str) -> None:
-    """Write README.md into the dataset folder."""
-    (out / CARD_FILE).write_text(render_card(configs, recordings, statistics), encoding="utf-8")
+    """Write README.md into the dataset folder, with the grid certificates' summary from its recordings table."""
+    from piano_metronome.outputs.certify import card_section
+
+    text = render_card(configs, recordings, statistics.rstrip("\n") + "\n" + card_section(out))
+    (out / CARD_FILE).write_text(text, encoding="utf-8")

@@ -8,14 +8,41 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from piano_metronome.inputs.manifest import ManifestProblem, ManifestRow, read_manifest
 from piano_metronome.paths import DEMO_SUBSET, MANIFEST_NAME
 
-#: The project's own configs: one per corpus subset, ``all`` of them, and the synthetic demo takes.
-CONFIG_SUBSETS = {"d1": ("d1",), "d2": ("d2",), "all": ("d1", "d2"), "demo": (DEMO_SUBSET,)}
-#: The config holding every subset of a raw folder (only when it has more than one).
+if TYPE_CHECKING:
+    from piano_metronome.outputs.schema import Column
+
+#: The config holding the windows of every subset of a raw folder (only when it has more than one).
 ALL_CONFIG = "all"
+#: The configs of whole takes (one row per recording): the recorded subsets, and the demo takes.
+TAKES_CONFIG = "takes"
+DEMO_TAKES_CONFIG = "demo_takes"
+#: The project's own configs: windows per corpus subset, ``all`` of them, the synthetic demo takes,
+#: and the same recordings as whole takes.
+CONFIG_SUBSETS = {"d1": ("d1",), "d2": ("d2",), ALL_CONFIG: ("d1", "d2"), TAKES_CONFIG: ("d1", "d2"),
+                  DEMO_SUBSET: (DEMO_SUBSET,), DEMO_TAKES_CONFIG: (DEMO_SUBSET,)}
+#: What each kind of config holds: windows (the default), whole takes, or the per-recording reports.
+WINDOWS, TAKES, RECORDINGS = "windows", "takes", "recordings"
+
+
+def columns_of(config: str) -> tuple[Column, ...]:
+    """The schema of a config's tables: windows, whole takes, or the recordings table."""
+    from piano_metronome.outputs.schema import RECORDING_COLUMNS, TAKE_COLUMNS, WINDOW_COLUMNS
+
+    return {WINDOWS: WINDOW_COLUMNS, TAKES: TAKE_COLUMNS, RECORDINGS: RECORDING_COLUMNS}[table_kind(config)]
+
+
+def table_kind(config: str) -> str:
+    """Whether a config holds windows, whole takes or the recordings table (it decides the schema)."""
+    from piano_metronome.outputs.schema import RECORDINGS_CONFIG
+
+    if config == RECORDINGS_CONFIG:
+        return RECORDINGS
+    return TAKES if config in (TAKES_CONFIG, DEMO_TAKES_CONFIG) else WINDOWS
 
 
 def manifest_path(raw: Path, subsets: tuple[str, ...]) -> Path:
@@ -35,8 +62,9 @@ def config_rows(raw: Path, subsets: tuple[str, ...],
 
 
 def configs_of(raw: Path, problems: list[ManifestProblem] | None = None) -> dict[str, tuple[str, ...]]:
-    """The configs a raw folder can give: one per subset of its manifest, ``all`` when there are
-    several, and ``demo`` when it holds the demo takes' manifest.
+    """The configs a raw folder can give: windows of each subset of its manifest, ``all`` of them
+    when there are several, and ``takes`` of them; ``demo`` and ``demo_takes`` when it holds the
+    demo takes' manifest.
 
     Derived from the manifest, so a musician's own folder (``mine/``, ``lessons/``) gets its
     own configs, and the project's ``raw_midi/`` gets exactly :data:`CONFIG_SUBSETS`.
@@ -48,8 +76,11 @@ def configs_of(raw: Path, problems: list[ManifestProblem] | None = None) -> dict
         configs.update({s: (s,) for s in subsets})
         if len(subsets) > 1:
             configs[ALL_CONFIG] = subsets
+        if subsets:
+            configs[TAKES_CONFIG] = subsets
     if (raw / DEMO_SUBSET / MANIFEST_NAME).is_file():
         configs[DEMO_SUBSET] = (DEMO_SUBSET,)
+        configs[DEMO_TAKES_CONFIG] = (DEMO_SUBSET,)
     return configs
 
 
@@ -60,7 +91,7 @@ def default_config(configs: Iterable[str]) -> str:
 
 
 def config_order(config: str) -> tuple[int, str]:
-    """Where a config is listed: its subsets' configs by name, then ``all``, then ``demo`` (the order
-    :func:`configs_of` gives, so every listing of a build agrees with the build itself)."""
-    rank = 2 if config == DEMO_SUBSET else 1 if config == ALL_CONFIG else 0
-    return (rank, config)
+    """Where a config is listed: its subsets' configs by name, then ``all``, ``takes``, ``demo``,
+    ``demo_takes`` (the order :func:`configs_of` gives, so every listing of a build agrees with it)."""
+    ranks = {ALL_CONFIG: 1, TAKES_CONFIG: 2, DEMO_SUBSET: 3, DEMO_TAKES_CONFIG: 4}
+    return (ranks.get(config, 0), config)

@@ -17,11 +17,11 @@ import datasets
 import pyarrow as pa
 
 from piano_metronome.inputs.manifest import SPLITS, ManifestRow
-from piano_metronome.outputs.build import aligned_of
-from piano_metronome.outputs.configs import CONFIG_SUBSETS, config_rows
+from piano_metronome.outputs.build import aligned_of, recording_bytes
+from piano_metronome.outputs.configs import CONFIG_SUBSETS, TAKES, config_rows, table_kind
 from piano_metronome.outputs.layout import iter_batches, spool_path
-from piano_metronome.outputs.schema import features
-from piano_metronome.outputs.tables import windows_table
+from piano_metronome.outputs.schema import TAKE_COLUMNS, WINDOW_COLUMNS, features
+from piano_metronome.outputs.tables import take_table, windows_table
 from piano_metronome.processing.align import AlignOptions
 from piano_metronome.processing.recording import process_row
 
@@ -44,11 +44,13 @@ CITATION = """@misc{leathwick2020piano,
 }"""
 
 class PianoMetronomeConfig(datasets.BuilderConfig):
-    """A config: which subsets it holds, where the raw files are, and the alignment options."""
+    """A config: which subsets it holds, whether as windows or whole takes, where the raw files are, and
+    the alignment options."""
 
     def __init__(self, *args: Any, subsets: tuple[str, ...] = ("d1",), sources: tuple[str, ...] = (),
                  align_options: AlignOptions | None = None, spool_dir: str | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.kind = table_kind(self.name)
         self.subsets = subsets
         self.sources = sources
         self.align_options = align_options or AlignOptions()
@@ -56,7 +58,7 @@ class PianoMetronomeConfig(datasets.BuilderConfig):
 
 
 class PianoMetronome(datasets.ArrowBasedBuilder):
-    """Builds the windows of one config from the raw recordings named by the manifest."""
+    """Builds the windows (or whole takes) of one config from the raw recordings named by the manifest."""
 
     BUILDER_CONFIG_CLASS = PianoMetronomeConfig
     BUILDER_CONFIGS = [
@@ -66,7 +68,8 @@ class PianoMetronome(datasets.ArrowBasedBuilder):
     DEFAULT_CONFIG_NAME = "all"
 
     def _info(self) -> datasets.DatasetInfo:
-        return datasets.DatasetInfo(description=DESCRIPTION, features=features(), homepage=HOMEPAGE,
+        columns = TAKE_COLUMNS if self.config.kind == TAKES else WINDOW_COLUMNS
+        return datasets.DatasetInfo(description=DESCRIPTION, features=features(columns), homepage=HOMEPAGE,
                                     citation=CITATION)
 
     def _split_generators(self, dl_manager: Any) -> list[datasets.SplitGenerator]:
@@ -83,7 +86,7 @@ class PianoMetronome(datasets.ArrowBasedBuilder):
                 continue
             if spool:
                 kwargs = {"rows": tuple(split_rows), "sources": tuple(sources),
-                          "spools": [str(spool_path(spool, s, split)) for s in self.config.subsets]}
+                          "spools": [str(spool_path(spool, self.config.kind, s, split)) for s in self.config.subsets]}
             else:
                 kwargs = {"rows": split_rows, "sources": tuple(sources), "spools": ()}
             generators.append(datasets.SplitGenerator(name=split, gen_kwargs=kwargs))
@@ -97,7 +100,12 @@ class PianoMetronome(datasets.ArrowBasedBuilder):
         options = self.config.align_options
         for row in rows:
             result = process_row(row, list(sources), options)
-            if result.ok and result.report.windows:
+            if not result.ok:
+                continue
+            if self.config.kind == TAKES:
+                data = recording_bytes(row, list(sources))
+                yield row.recording_id, take_table(aligned_of(result), data, f"{row.subset}/{row.file_name}")
+            elif result.report.windows:
                 yield row.recording_id, windows_table(aligned_of(result), options)
 
 

@@ -50,9 +50,9 @@ def parse_shard_name(name: str) -> tuple[str, int, int] | None:
     return (match["split"], int(match["index"]), int(match["count"])) if match else None
 
 
-def spool_path(spool_dir: Path, subset: str, split: str) -> Path:
-    """Where the windows of one subset and split wait between aligning and the ``datasets`` writer."""
-    return spool_dir / f"{subset}-{split}.arrow"
+def spool_path(spool_dir: Path, kind: str, subset: str, split: str) -> Path:
+    """Where the windows (or takes) of one subset and split wait between aligning and the ``datasets`` writer."""
+    return spool_dir / f"{kind}-{subset}-{split}.arrow"
 
 
 def config_dir(out: Path, config: str) -> Path:
@@ -181,16 +181,16 @@ def split_order(split: str) -> tuple[int, str]:
     return (SPLITS.index(split) if split in SPLITS else len(SPLITS), split)
 
 
-def window_shards(out: Path) -> dict[str, dict[str, list[Path]]]:
-    """config → split → shard paths of a built folder, configs and splits in their usual order."""
-    from piano_metronome.outputs.configs import config_order
-    from piano_metronome.outputs.schema import RECORDINGS_CONFIG
+def window_shards(out: Path, kind: str = "windows") -> dict[str, dict[str, list[Path]]]:
+    """config → split → shard paths of a built folder's windows (or ``kind="takes"``: its whole takes),
+    configs and splits in their usual order."""
+    from piano_metronome.outputs.configs import config_order, table_kind
 
     found: dict[str, dict[str, list[Path]]] = {}
     data = Path(out) / DATA_DIR
     if not data.is_dir():
         raise FileNotFoundError(f"{out} has no {DATA_DIR}/ folder: is it a dataset built by `piano-metronome build`?")
-    for folder in sorted(p for p in data.iterdir() if p.is_dir() and p.name != RECORDINGS_CONFIG):
+    for folder in sorted(p for p in data.iterdir() if p.is_dir() and table_kind(p.name) == kind):
         for shard in sorted(folder.glob("*.arrow")):
             parsed = parse_shard_name(shard.name)
             if parsed is not None:

@@ -190,6 +190,41 @@ def warning_kinds(recordings: pa.Table) -> dict[str, dict[str, int]]:
     return {kind.label: dict(sorted(counts[kind].items())) for kind in WarningKind if kind in counts}
 
 
+#: Window lengths the card states counts for, when the folder holds whole takes (cut with
+#: :func:`~piano_metronome.outputs.takes.windows_from_takes`): 2, 4 and 8 bars of 16ths.
+RECUT_STEPS = (32, 64, 128)
+
+
+@dataclass(frozen=True)
+class TakesStats:
+    """One takes config and split: takes, notes, hours, and the windows they cut into at each length."""
+
+    config: str
+    split: str
+    takes: int
+    notes: int
+    hours: float
+    windows_at: dict[int, int]
+
+
+def takes_stats(folder: Path) -> list[TakesStats]:
+    """Per takes config and split, read from the takes shards (without their MIDI bytes)."""
+    from piano_metronome.outputs.layout import read_table
+    from piano_metronome.outputs.takes import WINDOW_SOURCE_COLUMNS, window_counts
+
+    rows = []
+    for config, splits in window_shards(folder, kind="takes").items():
+        for split, shards in splits.items():
+            table = pa.concat_tables([read_table(p, [*WINDOW_SOURCE_COLUMNS, "duration_s"]) for p in shards])
+            rows.append(TakesStats(
+                config=config, split=split, takes=table.num_rows,
+                notes=int(pa.compute.sum(pa.compute.list_value_length(table["note_step"])).as_py() or 0),
+                hours=float(pa.compute.sum(table["duration_s"]).as_py() or 0.0) / 3600.0,
+                windows_at=window_counts(table, RECUT_STEPS),
+            ))
+    return rows
+
+
 @dataclass(frozen=True)
 class FolderStats:
     """Everything ``stats`` and the card report about a built folder."""
@@ -198,18 +233,20 @@ class FolderStats:
     alignment: list[SubsetAlignment]
     conflicts: list[ConflictGroup]
     warnings: dict[str, dict[str, int]]
+    takes: list[TakesStats] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         """Plain data for ``stats --format json``."""
         return {"splits": [asdict(s) for s in self.splits], "alignment": [asdict(a) for a in self.alignment],
-                "conflicts": [asdict(c) for c in self.conflicts], "warnings": self.warnings}
+                "conflicts": [asdict(c) for c in self.conflicts], "warnings": self.warnings,
+                "takes": [asdict(t) for t in self.takes]}
 
 
 def folder_stats(folder: Path) -> FolderStats:
     """Read a built folder once and compute every table."""
     recordings = read_recordings(folder)
     return FolderStats(folder_split_stats(folder), subset_alignment(recordings), conflict_groups(recordings),
-                       warning_kinds(recordings))
+                       warning_kinds(recordings), takes_stats(folder))
 
 
 # ------------------------------------------------------------------------------------------

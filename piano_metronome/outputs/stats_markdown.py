@@ -14,6 +14,7 @@ from piano_metronome.outputs.stats import (
     FolderStats,
     SplitStats,
     SubsetAlignment,
+    TakesStats,
     folder_stats,
 )
 
@@ -98,9 +99,24 @@ def stats_markdown(stats: FolderStats) -> str:
         "### Grid sources the notes contradict, and the grid used", "", *conflicts_markdown(stats.conflicts), "",
         "### Warnings by kind", "", *warnings_markdown(stats.warnings, subsets), "",
     ]
+    if stats.takes:
+        parts += ["### Whole takes", "", *takes_markdown(stats.takes), ""]
     if rejected:
         parts += ["### Rejected recordings", "", *rejected, ""]
     return "\n".join(parts)
+
+
+def takes_markdown(rows: list[TakesStats]) -> list[str]:
+    """Per takes config and split: takes, notes, hours, and how many windows they cut into at each length."""
+    lengths = sorted({n for r in rows for n in r.windows_at})
+    header = " | ".join(f"windows of {n} steps" for n in lengths)
+    lines = [f"| config | split | takes | notes | hours | {header} |",
+             "|---|---|---:|---:|---:|" + "---:|" * len(lengths)]
+    lines += [f"| {r.config} | {r.split} | {r.takes:,} | {r.notes:,} | {r.hours:.2f} | "
+              + " | ".join(f"{r.windows_at[n]:,}" for n in lengths) + " |" for r in rows]
+    return lines + ["", "Windows cut from the takes with `piano_metronome.outputs.takes.windows_from_takes(takes, "
+                        "window_steps=N)` (bar-aligned, empty windows skipped); at 64 steps they are the windows "
+                        "configs' own, byte for byte."]
 
 
 def folder_markdown(folder: Path) -> str:

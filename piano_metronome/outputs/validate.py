@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 from piano_metronome.inputs.manifest import sha256_file
 from piano_metronome.kinds import ConflictKind, DropReason, RejectionKind, WarningKind
 from piano_metronome.outputs.check_report import MAX_LISTED, Check, Report
+from piano_metronome.outputs.configs import RECORDINGS, TAKES, WINDOWS, columns_of, table_kind
 from piano_metronome.outputs.invariants import as_numpy, window_invariants
 from piano_metronome.outputs.layout import (
     BUILD_REPORT,
@@ -36,7 +37,7 @@ from piano_metronome.outputs.layout import (
     parse_shard_name,
     read_table,
 )
-from piano_metronome.outputs.schema import RECORDING_COLUMNS, RECORDINGS_CONFIG, WINDOW_COLUMNS
+from piano_metronome.outputs.schema import RECORDINGS_CONFIG
 
 _CHECKSUM_LINE = re.compile(r"^\\?(?P<digest>[0-9a-fA-F]{64}) [ *](?P<path>.+)$")
 
@@ -62,9 +63,14 @@ class Shard:
         return self.table
 
     @property
+    def kind(self) -> str:
+        """What the shard holds (windows, whole takes, the recordings table): it decides its schema."""
+        return table_kind(self.config)
+
+    @property
     def is_windows(self) -> bool:
-        """Window shards hold WINDOW_COLUMNS; the ``recordings`` config holds RECORDING_COLUMNS."""
-        return self.config != RECORDINGS_CONFIG
+        """Whether the shard holds windows (the per-window invariants apply)."""
+        return self.kind == WINDOWS
 
 
 @dataclass
@@ -148,10 +154,29 @@ def validate_dataset(root: Path) -> Report:
     check_window_ids(shards, report.check("window ids", "window ids are unique in each config"))
     recordings = _recordings_table(shards)
     check_splits(shards, recordings, report.check("splits", "each window is in its split; no recording in two"))
+    check_takes(shards, recordings, report.check("takes", "each take's file is its recording's (sha256) and its "
+                                                          "notes are exactly those its windows hold"))
     check_accounting(shards, recordings, report.check("accounting", "notes in = placed + dropped; placed notes "
                                                                     "are in the windows"), built_config_subsets(root))
+    check_certificates(recordings, report.check("certificates", "each stored grid certificate holds together: its "
+                                                                "verdict is the one its numbers give; cert_* all null "
+                                                                "or all set"))
     report.seconds = time.perf_counter() - started
     return report
+
+
+def check_certificates(recordings: pa.Table | None, check: Check) -> None:
+    """The recordings table's certificate columns (``piano-metronome certify``) are consistent, row by row."""
+    from piano_metronome.outputs.certify import certificate_problems
+
+    if recordings is None:
+        return
+    rows = recordings.to_pylist()
+    for row in rows:
+        for problem in certificate_problems(row):
+            check.add(f"recording {row['recording_id']}", problem)
+    done = sum(1 for row in rows if row.get("cert_verdict") is not None)
+    check.summary = f"{done} of {len(rows)} recordings certified" if done else "not certified (run `certify`)"
 
 
 def read_checksums(path: Path) -> dict[str, str]:
@@ -196,12 +221,11 @@ def check_card_features(card: Card, check: Check) -> None:
     """The YAML's features must be the schema's, or the Hub would describe other columns."""
     from piano_metronome.outputs.schema import features
 
-    expected = {True: features(RECORDING_COLUMNS), False: features(WINDOW_COLUMNS)}
     for config in card.data_files:
         info = card.infos.get(config)
         if info is None:
             check.add(f"README.md config {config}", "no dataset_info entry")
-        elif info.features != expected[config == RECORDINGS_CONFIG]:
+        elif info.features != features(columns_of(config)):
             check.add(f"README.md config {config}", "declared features differ from the schema")
     for config in card.infos:
         if config not in card.data_files:
@@ -248,7 +272,7 @@ def _expected_schema(shard: Shard) -> pa.Schema:
     """The schema a shard must have, features metadata included."""
     from piano_metronome.outputs.schema import arrow_schema
 
-    return arrow_schema(WINDOW_COLUMNS if shard.is_windows else RECORDING_COLUMNS)
+    return arrow_schema(columns_of(shard.config))
 
 
 def check_schemas(shards: list[Shard], check: Check) -> None:
@@ -295,7 +319,7 @@ def check_counts(root: Path, card: Card, shards: list[Shard], check: Check) -> N
             if split not in declared:
                 check.add(f"README.md dataset_info {config}", f"split {split} has no num_examples")
     _check_recording_count(root, rows.get((RECORDINGS_CONFIG, "recordings")), check)
-    check.summary = f"{sum(v for (c, _), v in rows.items() if c != RECORDINGS_CONFIG):,} windows"
+    check.summary = f"{sum(v for (c, _), v in rows.items() if table_kind(c) == WINDOWS):,} windows"
 
 
 def _check_recording_count(root: Path, rows: int | None, check: Check) -> None:
@@ -347,7 +371,7 @@ def check_window_ids(shards: list[Shard], check: Check) -> None:
 
 def _recordings_table(shards: list[Shard]) -> pa.Table | None:
     """The recordings table, if its shard(s) are usable."""
-    tables = [s.table for s in shards if not s.is_windows and _usable(s)]
+    tables = [s.data for s in shards if s.kind == RECORDINGS and _usable(s)]
     return pa.concat_tables(tables) if tables else None
 
 
@@ -363,12 +387,12 @@ def check_splits(shards: list[Shard], recordings: pa.Table | None, check: Check)
         if recordings is not None else {}
     seen: dict[tuple[str, str], set[str]] = defaultdict(set)  # (config, recording) → splits
     for shard in shards:
-        if not shard.is_windows or not _usable(shard):
+        if shard.kind == RECORDINGS or not _usable(shard):
             continue
         wrong = np.flatnonzero(~as_numpy(pc.fill_null(pc.equal(shard.data["split"], shard.split), False)))
         for i in wrong[:MAX_LISTED]:
             row = shard.data.slice(int(i), 1).to_pylist()[0]
-            check.add(f"{shard.rel} window {row['window_id']}",
+            check.add(f"{shard.rel} {'window ' + row['window_id'] if shard.is_windows else row['recording_id']}",
                       f"split column says {row['split']!r} but the shard is the {shard.split!r} split")
         for recording in _recording_splits(shard):
             seen[(shard.config, recording)].add(shard.split)
@@ -379,6 +403,63 @@ def check_splits(shards: list[Shard], recordings: pa.Table | None, check: Check)
             check.add(f"{config} recording {recording}", f"in split {next(iter(splits))} but the recordings "
                                                          f"table says {declared[recording]}")
     check.summary = f"{len({r for _, r in seen}):,} recordings"
+
+
+#: The fields of a note both windows and takes store, compared between them.
+NOTE_FIELDS = ("step", "note_key", "note_offset", "note_velocity", "note_duration")
+
+
+def _notes_by_recording(table: pa.Table, steps: np.ndarray) -> dict[str, tuple[np.ndarray, ...]]:
+    """Recording → its notes (absolute step, key, offset, velocity, duration), sorted by (step, key)."""
+    lengths = as_numpy(pc.list_value_length(table["note_key"])).astype(np.int64)
+    ids, row_code = np.unique(np.asarray(table["recording_id"].to_pylist(), dtype=object), return_inverse=True)
+    code = np.repeat(row_code, lengths)
+    values = [steps] + [as_numpy(pc.list_flatten(table[name])) for name in NOTE_FIELDS[1:]]
+    order = np.lexsort((values[1], values[0], code))  # by recording, then step, then key
+    bounds = np.searchsorted(code[order], np.arange(len(ids) + 1))
+    return {str(rid): tuple(v[order][bounds[i]:bounds[i + 1]] for v in values) for i, rid in enumerate(ids)}
+
+
+def _window_notes(shard: Shard) -> dict[str, tuple[np.ndarray, ...]]:
+    """The notes of a window shard per recording, with absolute steps (window start + step in window)."""
+    table = shard.data
+    lengths = as_numpy(pc.list_value_length(table["note_step"])).astype(np.int64)
+    steps = np.repeat(as_numpy(table["start_step"]).astype(np.int64), lengths) + as_numpy(
+        pc.list_flatten(table["note_step"])).astype(np.int64)
+    return _notes_by_recording(table, steps)
+
+
+def check_takes(shards: list[Shard], recordings: pa.Table | None, check: Check) -> None:
+    """A take's ``midi`` bytes are its recording's file (sha256 and path), and its notes are exactly the
+    notes every windows config holding it has (each placed note once, same step, key, offset, velocity)."""
+    import hashlib
+
+    if recordings is None:
+        return
+    files = {r["recording_id"]: (r["sha256"], f"{r['subset']}/{r['file_name']}")
+             for r in recordings.select(["recording_id", "sha256", "subset", "file_name"]).to_pylist()}
+    windows: dict[str, dict[str, tuple[np.ndarray, ...]]] = defaultdict(dict)  # recording → config → notes
+    for shard in shards:
+        if shard.is_windows and _usable(shard):
+            for rid, notes in _window_notes(shard).items():
+                windows[rid][shard.config] = notes
+    takes = 0
+    for shard in shards:
+        if shard.kind != TAKES or not _usable(shard):
+            continue
+        table = shard.data
+        takes += table.num_rows
+        midi = table["midi"].combine_chunks()
+        for rid, data, path in zip(table["recording_id"].to_pylist(), midi.field("bytes").to_pylist(),
+                                   midi.field("path").to_pylist(), strict=True):
+            if (hashlib.sha256(data).hexdigest(), path) != files.get(rid, ("", "")):
+                check.add(f"{shard.rel} {rid}", "midi bytes or path are not the recording's file")
+        steps = as_numpy(pc.list_flatten(table["note_step"])).astype(np.int64)
+        for rid, notes in _notes_by_recording(table, steps).items():
+            for config, held in sorted(windows.get(rid, {}).items()):
+                if not all(np.array_equal(a, b) for a, b in zip(notes, held, strict=True)):
+                    check.add(f"{shard.rel} {rid}", f"its notes differ from those of its windows in {config}")
+    check.summary = f"{takes:,} takes"
 
 
 def _placed_per_recording(shards: list[Shard]) -> dict[str, dict[str, tuple[int, int]]]:

@@ -46,7 +46,7 @@ MIN_GRID_NOTES = 20
 #: The most steps one take may span: what its pedal-per-step array (one byte a step) may cost.
 MAX_TAKE_STEPS = 1 << 24
 
-MAX_WINDOW_STEPS = 127  # note_step is stored as int8
+MAX_WINDOW_STEPS = 128  # note_step is stored as int8: steps 0…127
 
 
 @dataclass(frozen=True)
@@ -171,8 +171,32 @@ class AlignmentReport:
 
 
 @dataclass(frozen=True)
+class WindowFrame:
+    """Where a take's windows start (steps and click seconds) and the grid's tempo over each one."""
+
+    starts: np.ndarray
+    start_s: np.ndarray
+    bpm: np.ndarray
+    empty: int  # windows skipped for holding no note
+
+
+def window_frame(grid: Grid, note_steps: np.ndarray, total_steps: int, steps_per_beat: int,
+                 options: AlignOptions) -> WindowFrame:
+    """The windows of a take on its grid: the build cuts its windows with it, and so does re-cutting
+    stored takes into windows of another length (the same numbers, so the same bytes)."""
+    starts, empty = _windows(note_steps, total_steps, options)
+    bounds = grid.beats_to_seconds(np.stack([starts, starts + options.window_steps]) / steps_per_beat)
+    bpm = 60.0 * options.window_steps / steps_per_beat / np.diff(bounds, axis=0)[0]
+    return WindowFrame(starts, bounds[0], bpm.astype(np.float32), empty)
+
+
+@dataclass(frozen=True)
 class AlignedPerformance:
-    """A recording on its grid: the notes, pedal per step, windows, and the report."""
+    """A recording on its grid: the notes, pedal per step, windows, the grid itself and the report.
+
+    ``onset_s`` and ``release_s`` are the placed notes' played times (seconds from the file start),
+    kept so a whole take can be stored with its performance, not only its quantized form.
+    """
 
     info: RecordingInfo
     report: AlignmentReport
@@ -182,6 +206,14 @@ class AlignedPerformance:
     window_bpm: np.ndarray
     window_start_s: np.ndarray
     total_steps: int
+    grid: Grid
+    onset_s: np.ndarray
+    release_s: np.ndarray
+
+    @property
+    def frame(self) -> WindowFrame:
+        """The windows as one :class:`WindowFrame`."""
+        return WindowFrame(self.window_starts, self.window_start_s, self.window_bpm, self.report.windows_empty)
 
     def window_slices(self, window_steps: int) -> tuple[np.ndarray, np.ndarray]:
         """[begin, end) indices into ``notes`` for each window (notes are sorted by step)."""
@@ -566,17 +598,15 @@ def _place(performance: Performance, info: RecordingInfo, options: AlignOptions,
     total_steps = int(notes.step.max()) + 1 if len(keep) else 0
     _check_placed(report, performance.path, total_steps)
     pedal = _pedal_per_step(performance, grid, latency_s, info.steps_per_beat, total_steps)
-    starts, empty = _windows(notes.step, total_steps, options)
-    report.windows, report.windows_empty = len(starts), empty
+    frame = window_frame(grid, notes.step, total_steps, info.steps_per_beat, options)
+    report.windows, report.windows_empty = len(frame.starts), frame.empty
     _timing_stats(report, notes, grid, info.steps_per_beat)
     _keys(report, performance, info)
     report.notes_placed = len(keep)
     _check_accounting(report, performance.path)
     report.check_findings()
-    bounds = grid.beats_to_seconds(np.stack([starts, starts + options.window_steps]) / info.steps_per_beat)
-    window_bpm = 60.0 * options.window_steps / info.steps_per_beat / np.diff(bounds, axis=0)[0]
-    return AlignedPerformance(info, report, notes, pedal, starts, window_bpm.astype(np.float32),
-                              bounds[0], total_steps)
+    return AlignedPerformance(info, report, notes, pedal, frame.starts, frame.bpm, frame.start_s, total_steps,
+                              grid, performance.onsets[keep], performance.onsets[keep] + performance.durations[keep])
 
 
 def _check_placed(report: AlignmentReport, path: str, total_steps: int) -> None:
