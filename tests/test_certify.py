@@ -209,19 +209,26 @@ def test_changed_raw_file_is_named(demo_dataset: Path, tmp_path: Path) -> None:
         find_raw(row, [tmp_path / "nowhere"])
 
 
-def test_command_prints_results_on_stdout(demo_dataset: Path) -> None:
-    """`certify DIR` counts verdicts and names the wrong label on stdout; --json gives every take."""
+def test_command_prints_results_on_stdout(demo_dataset: Path, tmp_path: Path) -> None:
+    """`certify DIR` counts verdicts and names the wrong label on stdout and stores them; --no-write
+    leaves the folder as it was; --json gives every take."""
     needs_extra()
     from piano_metronome.cli import app
 
+    folder = tmp_path / "dataset"
+    shutil.copytree(demo_dataset, folder)
+    before = _files(folder)
     runner = CliRunner()
-    result = runner.invoke(app, ["certify", str(demo_dataset), "--raw", str(RAW), "--jobs", "1"])
+    args = ["certify", str(folder), "--raw", str(RAW), "--jobs", "1"]
+    result = runner.invoke(app, [*args, "--no-write", "--json"])
+    assert result.exit_code == 0, result.output
+    assert {t["recording_id"] for t in json.loads(result.stdout)} == {s.recording_id for s in TAKES}
+    assert _files(folder) == before
+    result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "certified 4 take(s)" in result.stdout
     assert "dc_95_F.mid" in result.stdout
-    result = runner.invoke(app, ["certify", str(demo_dataset), "--raw", str(RAW), "--jobs", "1", "--json"])
-    data = json.loads(result.stdout)
-    assert {t["recording_id"] for t in data} == {s.recording_id for s in TAKES}
+    assert all(r["cert_verdict"] in AGREEING for r in _recordings(folder))
 
 
 def test_command_refuses_a_folder_that_is_not_a_build(tmp_path: Path) -> None:
@@ -254,3 +261,129 @@ def test_corpus_wrong_labels_are_all_named(corpus: Path, corpus_build: Path) -> 
     named = {t.recording_id for t in takes if t.certificate.label_disagrees}
     assert named == wrong
     assert all(t.certificate.verdict in AGREEING for t in takes if t.recording_id in wrong)
+
+
+# --- stored with the data ---------------------------------------------------------------------
+
+def _files(folder: Path) -> dict[str, bytes]:
+    """Every file of a folder by relative path."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _recordings(folder: Path) -> list[dict]:
+    from piano_metronome.outputs.certify import read_recordings
+
+    return read_recordings(folder)
+
+
+@pytest.fixture(scope="module")
+def certified(demo_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the demo build, certified in place once (read-only for the tests that use it)."""
+    needs_extra()
+    from piano_metronome.outputs.certify import certify_dataset, write_certificates
+
+    folder = tmp_path_factory.mktemp("certified") / "dataset"
+    shutil.copytree(demo_dataset, folder)
+    write_certificates(folder, certify_dataset(folder, [RAW], jobs=2))
+    return folder
+
+
+def test_a_build_leaves_certificates_null_and_says_how(demo_dataset: Path) -> None:
+    """Without certify every cert_* column is null and the card says how to fill them."""
+    from piano_metronome.outputs.certify import CERT_FIELDS
+
+    rows = _recordings(demo_dataset)
+    assert rows and all(row[c] is None for row in rows for c in CERT_FIELDS)
+    card = (demo_dataset / "README.md").read_text(encoding="utf-8")
+    assert "piano-metronome certify" in card and "piano_metronome[verify]" in card
+
+
+def test_certify_stores_validates_and_names_the_wrong_label(certified: Path) -> None:
+    """Stored: every take's verdict, the run in build_report.json, a card summary; the folder validates."""
+    from piano_metronome.outputs.validate import validate_dataset
+
+    rows = {r["recording_id"]: r for r in _recordings(certified)}
+    assert all(r["cert_verdict"] in AGREEING for r in rows.values())
+    assert rows["demo/dc"]["cert_label_disagrees"] is True
+    assert rows["demo/da"]["cert_label_disagrees"] is False
+    report = json.loads((certified / "build_report.json").read_text(encoding="utf-8"))
+    assert set(report["certificates"]["libraries"]) == {"partitura", "mir_eval"}
+    assert report["certificates"]["label_disagrees"] == ["demo/dc"]
+    card = (certified / "README.md").read_text(encoding="utf-8")
+    assert "100.0 % agree" in card and "dc_95_F.mid" in card
+    result = validate_dataset(certified)
+    assert result.ok, [(c.name, [vars(p) for p in c.problems]) for c in result.checks if c.status == "fail"]
+
+
+def test_certify_twice_gives_the_same_bytes(certified: Path, tmp_path: Path) -> None:
+    """Same inputs, same bytes: certifying a certified folder again changes nothing."""
+    from piano_metronome.outputs.certify import certify_dataset, write_certificates
+
+    again = tmp_path / "dataset"
+    shutil.copytree(certified, again)
+    write_certificates(again, certify_dataset(again, [RAW], jobs=1))
+    assert _files(again) == _files(certified)
+
+
+def test_rebuild_of_a_certified_folder_is_byte_identical(certified: Path) -> None:
+    """rebuild re-runs certify when the folder it verifies was certified, so nothing differs."""
+    from piano_metronome.outputs.rebuild import rebuild
+
+    report = rebuild(certified, RAW, None)
+    assert report.identical, [vars(f) for f in report.files if f.status != "identical"]
+
+
+def _rewrite_row(folder: Path, recording_id: str, **changes) -> None:
+    """Change one recordings row on disk and fix the checksums, as a careless editor would."""
+    import pyarrow as pa
+
+    from piano_metronome.outputs.build import write_checksums
+    from piano_metronome.outputs.certify import recordings_path, write_recordings_shard
+
+    path = recordings_path(folder)
+    with pa.OSFile(str(path), "rb") as source:
+        table = pa.ipc.open_stream(source).read_all()
+    rows = table.to_pylist()
+    for row in rows:
+        if row["recording_id"] == recording_id:
+            row.update(changes)
+    write_recordings_shard(pa.Table.from_pylist(rows, schema=table.schema), path)
+    write_checksums(folder)
+
+
+@pytest.mark.parametrize(("changes", "says"), [
+    ({"cert_verdict": "disagrees"}, "its numbers say"),
+    ({"cert_f_measure_at_multiple": 0.5}, "its numbers say"),
+    ({"cert_phase_ms": None}, "half stored"),
+    ({"cert_label_disagrees": False}, "cert_label_disagrees"),
+    ({"cert_multiple": 3.0}, "cert_multiple"),
+])
+def test_validate_finds_an_inconsistent_certificate(certified: Path, tmp_path: Path, changes: dict,
+                                                    says: str) -> None:
+    """A stored verdict its numbers do not give, half a certificate, a wrong label flag: each fails, named."""
+    from piano_metronome.outputs.validate import validate_dataset
+
+    folder = tmp_path / "dataset"
+    shutil.copytree(certified, folder)
+    _rewrite_row(folder, "demo/dc", **changes)
+    report = validate_dataset(folder)
+    check = next(c for c in report.checks if c.name == "certificates")
+    assert check.status == "fail"
+    assert any("demo/dc" in p.where and says in p.what for p in check.problems), [vars(p) for p in check.problems]
+
+
+def test_certificate_problems_on_hand_made_rows() -> None:
+    """The consistency rule without the tracker: a right row passes, each kind of damage is named."""
+    from piano_metronome.outputs.certify import certificate_problems
+
+    row = {"recording_id": "x/a", "status": "ok", "bpm_used": 100.0, "bpm_labelled": 95.0, "bpm_tempo_map": 100.0,
+           "cert_verdict": AGREES_AT_MULTIPLE, "cert_tracked_bpm": 199.0, "cert_tempo_ratio": 1.99,
+           "cert_multiple": 2.0, "cert_f_measure": 0.66, "cert_f_measure_at_multiple": 0.97, "cert_phase_ms": -12.0,
+           "cert_tracked_beats": 300, "cert_label_f_measure": 0.2, "cert_label_disagrees": True}
+    assert certificate_problems(row) == []
+    assert certificate_problems({**row, "cert_verdict": AGREES})
+    assert certificate_problems({**row, "cert_label_disagrees": None})
+    assert certificate_problems({**row, "status": "rejected"})
+    assert certificate_problems({**row, "cert_tracked_bpm": 150.0})
+    blank = {**row, **{k: None for k in row if k.startswith("cert_")}}
+    assert certificate_problems(blank) == []

@@ -29,6 +29,11 @@ HELP = (
     "(the same at 2x, 1/2x, 3/2x, ... of the beat), or 'disagrees'. A take whose file-name BPM disagrees "
     "with both the tempo map and the tracker is named."
     "\n\n"
+    "The certificates are stored in DIR: the cert_* columns of the recordings table, a summary in the card "
+    "(README.md), the run and the library versions in build_report.json, and new checksums; written beside DIR "
+    "and swapped in atomically, so the folder always validates. The same inputs give the same bytes, and "
+    "`rebuild` re-runs certify on a certified folder. --no-write only prints."
+    "\n\n"
     "Needs the raw recordings (found like the build finds them: --raw, --corpus, $PIANO_METRONOME_CORPUS; "
     "each checked against the stored sha256) and the optional extra: pip install 'piano_metronome[verify]'. "
     "The tracker is slow (seconds per take); takes run in --jobs worker processes with a progress bar on "
@@ -48,10 +53,12 @@ def certify(
                              "tracker (1: in this process)."),
     as_json: bool = typer.Option(False, "--json", help="Print every take's certificate as JSON on stdout."),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 if any take's certificate disagrees."),
+    no_write: bool = typer.Option(False, "--no-write", help="Print the certificates; leave DIR as it is."),
 ) -> None:
     """Certify and print; the user-facing text is :data:`HELP`."""
-    from piano_metronome.outputs.certify import CertifyError, certify_dataset, sources_for
+    from piano_metronome.outputs.certify import CertifyError, certify_dataset, sources_for, write_certificates
     from piano_metronome.processing.certify import DISAGREES, VerifyExtraMissingError
+    from piano_metronome.safety import OverwriteError, refused_exit
 
     if not dataset.is_dir():
         raise fail(f"{dataset} is not a folder")
@@ -64,6 +71,13 @@ def certify(
         raise fail(str(exc)) from None
     finally:
         bar.stop()
+    if not no_write:
+        try:
+            write_certificates(dataset, takes)
+        except CertifyError as exc:
+            raise fail(str(exc)) from None
+        except OverwriteError as exc:
+            raise refused_exit(exc) from None
     if as_json:
         from piano_metronome.outputs.certify import _to_json
 

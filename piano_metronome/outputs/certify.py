@@ -81,10 +81,14 @@ def stored_window_starts(dataset: Path) -> Starts:
     for shard in sorted((dataset / "data").glob("*/*.arrow")):
         if shard.parent.name == RECORDINGS_CONFIG:
             continue
+        wanted = ["recording_id", "start_step", "start_time_s"]
         try:
             with pa.OSFile(str(shard), "rb") as source:
-                table = pa.ipc.open_stream(source).read_all().select(["recording_id", "start_step", "start_time_s"])
-        except (OSError, pa.ArrowInvalid, KeyError) as exc:
+                reader = pa.ipc.open_stream(source)
+                if not set(wanted) <= set(reader.schema.names):
+                    continue  # not windows (e.g. whole takes): no window starts to check against
+                table = reader.read_all().select(wanted)
+        except (OSError, pa.ArrowInvalid) as exc:
             raise CertifyError(f"cannot read window shard {shard} ({exc})") from None
         ids = np.asarray(table.column("recording_id").to_pylist(), dtype=object)
         steps = table.column("start_step").to_numpy()
@@ -367,8 +371,10 @@ def write_certificates(dataset: Path, takes: list[TakeCertificate]) -> None:
     import shutil
 
     from piano_metronome.outputs.build import write_checksums
+    from piano_metronome.outputs.layout import check_replaceable
     from piano_metronome.outputs.staging import staging_dir, swap_in
 
+    check_replaceable(dataset)  # only a folder a build wrote, holding only its files, is rewritten
     staging = staging_dir(dataset)
     try:
         shutil.copytree(dataset, staging, dirs_exist_ok=True)
@@ -481,3 +487,160 @@ def _takes_table(title: str, rows: list[Row]) -> list[str]:
                      f"{r['cert_f_measure']:.2f} | {r['cert_f_measure_at_multiple']:.2f} | {r['cert_phase_ms']:+.0f} | "
                      f"{r['cert_label_f_measure']:.2f} |")
     return [*lines, ""]
+
+
+# --- checking stored certificates (validate) ----------------------------------------------------
+
+def _missing(value: object) -> bool:
+    """Null, or a NaN float."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def certificate_problems(row: Row) -> list[str]:
+    """What is inconsistent in one recordings row's certificate; empty when it holds together.
+
+    Nulls are all-or-none (``cert_label_disagrees`` is also null when the file name has no BPM);
+    a rejected recording has none; a stored verdict must be the one its stored numbers give.
+    """
+    if "cert_verdict" not in row:
+        return []
+    numbers = [c for c in CERT_FIELDS if c != "cert_label_disagrees"]
+    nulls = [c for c in numbers if row[c] is None]
+    if len(nulls) == len(numbers):
+        return [] if row["cert_label_disagrees"] is None else ["cert_label_disagrees set on an uncertified row"]
+    if nulls:
+        return [f"certificate half stored: {', '.join(nulls)} null, the other cert_* columns set"]
+    if row["status"] != "ok":
+        return [f"a {row['status']} recording has a certificate (it has no grid to certify)"]
+    return _verdict_problems(row) + _label_problems(row)
+
+
+def _verdict_problems(row: Row) -> list[str]:
+    """The verdict, its multiple and its F-measures against the rule of :func:`verdict_of`."""
+    from piano_metronome.processing.certify import VERDICTS, nearest_multiple, verdict_of
+
+    problems = []
+    ratio, multiple, f1, f_level = (row[c] for c in ("cert_tempo_ratio", "cert_multiple", "cert_f_measure",
+                                                      "cert_f_measure_at_multiple"))
+    if row["cert_verdict"] not in VERDICTS:
+        problems.append(f"cert_verdict {row['cert_verdict']!r} is not one of {', '.join(VERDICTS)}")
+    nearest = nearest_multiple(ratio)
+    if not (nearest == multiple or (_missing(nearest) and _missing(multiple))):
+        problems.append(f"cert_multiple {multiple} but the tempo ratio {ratio:.4f} gives {nearest}")
+    if multiple == 1.0 and f1 != f_level:
+        problems.append(f"at multiple 1 the two F-measures must be one: {f1} and {f_level}")
+    for name in ("cert_f_measure", "cert_f_measure_at_multiple"):
+        if not 0.0 <= row[name] <= 1.0:
+            problems.append(f"{name} {row[name]} is outside [0, 1]")
+    expected = verdict_of(ratio, multiple, f_level, int(row["cert_tracked_beats"]))
+    if row["cert_verdict"] != expected:
+        problems.append(f"cert_verdict {row['cert_verdict']!r} but its numbers say {expected!r} (ratio {ratio:.4f}, "
+                        f"multiple {multiple}, F {f_level:.3f}, {row['cert_tracked_beats']} beats)")
+    bpm_used = row["bpm_used"]
+    known = not _missing(bpm_used) and not _missing(ratio)
+    if known and abs(row["cert_tracked_bpm"] / bpm_used - ratio) > 1e-3 * ratio:
+        problems.append(f"cert_tempo_ratio {ratio:.4f} ≠ cert_tracked_bpm {row['cert_tracked_bpm']:.3f} / bpm_used "
+                        f"{bpm_used:.3f}")
+    return problems
+
+
+def _label_problems(row: Row) -> list[str]:
+    """``cert_label_disagrees`` is null exactly without a BPM label, and follows its rule otherwise."""
+    from piano_metronome.processing.certify import label_disagrees
+
+    labelled = _number(row["bpm_labelled"])
+    stored = row["cert_label_disagrees"]
+    if labelled is None:
+        return [] if stored is None else ["cert_label_disagrees set, but the file name has no BPM"]
+    expected = label_disagrees(labelled, _number(row["bpm_tempo_map"]), row["cert_label_f_measure"])
+    if stored != expected:
+        return [f"cert_label_disagrees {stored} but the label {labelled:g}, tempo map {row['bpm_tempo_map']} and "
+                f"label F {row['cert_label_f_measure']} say {expected}"]
+    return []
+
+
+def independent_problems(table_rows: list[Row], takes: list[TakeCertificate]) -> list[tuple[str, str, bool]]:
+    """``validate --independent``: (where, what, fails) for each fresh certificate worth a line.
+
+    A stored certificate that differs from the fresh one fails (same inputs and libraries must give
+    the same numbers); a fresh ``disagrees`` or a wrong BPM label is reported as a warning, since it is
+    a finding about the take, not damage to the folder.
+    """
+    from piano_metronome.processing.certify import DISAGREES
+
+    stored = {r["recording_id"]: r for r in table_rows}
+    found = []
+    for take in takes:
+        cert = take.certificate
+        if cert is None:
+            continue
+        row = stored.get(take.recording_id, {})
+        if row.get("cert_verdict") is not None:
+            fresh = certificate_columns(cert)
+            differ = [c for c in CERT_FIELDS if not _same(row[c], fresh[c])]
+            if differ:
+                found.append((take.file, f"stored certificate differs from a fresh one in {', '.join(differ)}", True))
+        if cert.verdict == DISAGREES or cert.label_disagrees:
+            found.append((take.file, cert.note, False))
+    return found
+
+
+def _same(stored: object, fresh: object) -> bool:
+    """A stored value (float32 in the table) equals a fresh one: NaN = NaN, floats to float32."""
+    if _missing(stored) and _missing(fresh):
+        return True
+    if isinstance(stored, float) and isinstance(fresh, float):
+        return bool(np.float32(stored) == np.float32(fresh))
+    return stored == fresh
+
+
+def card_section(dataset: Path) -> str:
+    """The card's certificate subsection for a folder, from its recordings table and build report."""
+    from piano_metronome.outputs.layout import BUILD_REPORT
+
+    path = recordings_path(dataset)
+    if not path.is_file():
+        return ""
+    with pa.OSFile(str(path), "rb") as source:
+        table = pa.ipc.open_stream(source).read_all()
+    try:
+        libraries = json.loads((dataset / BUILD_REPORT).read_text(encoding="utf-8"))[REPORT_KEY]["libraries"]
+    except (OSError, ValueError, KeyError, TypeError):
+        libraries = None
+    text = certificates_markdown(table, libraries)
+    return f"\n### Grid certificates: an independent beat tracker against the stored grid\n\n{text}" if text else ""
+
+
+def recertify(source: Path, rebuilt: Path, raw: Path | None, corpus: Path | None) -> list[str]:
+    """For ``rebuild``: certify ``rebuilt`` when ``source`` was certified; notes on library versions.
+
+    ``rebuild`` compares bytes, and a build alone leaves the cert_* columns null, so a certified folder
+    rebuilds byte for byte only when its rebuild is certified too. Raises :class:`CertifyError` when
+    that needs the ``verify`` extra and it is missing.
+    """
+    from piano_metronome.outputs.layout import read_build_report
+    from piano_metronome.processing.certify import VERIFY_EXTRA, VerifyExtraMissingError, library_versions
+
+    try:
+        recorded = read_build_report(source).get(REPORT_KEY)
+    except (OSError, ValueError):
+        return []
+    if not recorded:
+        return []
+    try:
+        versions = library_versions()
+    except VerifyExtraMissingError:
+        raise CertifyError(f"{source} was certified ({_libraries_text(recorded.get('libraries'))}); rebuilding it "
+                           f"certifies the rebuild too, which needs the verify extra: {VERIFY_EXTRA}") from None
+    write_certificates(rebuilt, certify_dataset(rebuilt, sources_for(raw, corpus), jobs=min(2, os.cpu_count() or 1)))
+    if versions != recorded.get("libraries"):
+        return [f"{source} was certified with {_libraries_text(recorded.get('libraries'))}, the rebuild with "
+                f"{_libraries_text(versions)}: cert_* differences may come from the libraries"]
+    return []
+
+
+def _libraries_text(libraries: object) -> str:
+    """``partitura 1.9.0, mir_eval 0.8.2``."""
+    if not isinstance(libraries, dict):
+        return "unknown library versions"
+    return ", ".join(f"{name} {version}" for name, version in sorted(libraries.items()))
