@@ -105,12 +105,23 @@ def rebuild(dataset: Path, raw: Path | None, corpus: Path | None, progress: Buil
             summary = run_build(raw, out, configs, corpus, options, progress=progress, skip_broken=skip_broken)
         except (BuildError, OverwriteError) as exc:
             raise RebuildError(str(exc)) from None
+        certified = _recertify(dataset, out, raw, corpus)
         result = RebuildReport(str(dataset), str(out), configs, compare_folders(dataset, out))
-        result.notes = missing_note(summary)
+        result.notes = missing_note(summary) + certified
     finally:
         shutil.rmtree(work, ignore_errors=True)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _recertify(dataset: Path, out: Path, raw: Path | None, corpus: Path | None) -> list[str]:
+    """Certify the rebuild too when ``dataset`` was certified (a build alone leaves cert_* null)."""
+    from piano_metronome.outputs.certify import CertifyError, recertify
+
+    try:
+        return recertify(dataset, out, raw, corpus)
+    except CertifyError as exc:
+        raise RebuildError(str(exc)) from None
 
 
 def missing_note(summary: BuildSummary) -> list[str]:
