@@ -387,3 +387,21 @@ def test_certificate_problems_on_hand_made_rows() -> None:
     assert certificate_problems({**row, "cert_tracked_bpm": 150.0})
     blank = {**row, **{k: None for k in row if k.startswith("cert_")}}
     assert certificate_problems(blank) == []
+
+
+def test_validate_independent_certifies_afresh(certified: Path, tmp_path: Path) -> None:
+    """`validate --independent` passes on a certified folder and fails where a stored certificate was
+    changed in a way its own consistency rule cannot see (the phase)."""
+    from piano_metronome.cli import app
+
+    result = CliRunner().invoke(app, ["validate", str(certified), "--independent", "--json"])
+    assert result.exit_code == 0, result.output
+    check = next(c for c in json.loads(result.stdout)["checks"] if c["name"] == "independent")
+    assert check["status"] == "warn" and "dc_95_F.mid" in check["problems"][0]["where"]  # the wrong label
+    folder = tmp_path / "dataset"
+    shutil.copytree(certified, folder)
+    _rewrite_row(folder, "demo/da", cert_phase_ms=40.0)
+    result = CliRunner().invoke(app, ["validate", str(folder), "--independent", "--json"])
+    assert result.exit_code == 1
+    check = next(c for c in json.loads(result.stdout)["checks"] if c["name"] == "independent")
+    assert any("da_100_C.mid" in p["where"] and "cert_phase_ms" in p["what"] for p in check["problems"])

@@ -27,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 
 from piano_metronome.inputs.midi import Performance
+from piano_metronome.outputs.check_report import Report
 from piano_metronome.outputs.schema import RECORDINGS_CONFIG, RECORDINGS_SPLIT
 from piano_metronome.processing.certify import Certificate, certify_onsets
 from piano_metronome.processing.grid import Grid, beat_times_grid, constant_grid, tempo_map_grid
@@ -644,3 +645,28 @@ def _libraries_text(libraries: object) -> str:
     if not isinstance(libraries, dict):
         return "unknown library versions"
     return ", ".join(f"{name} {version}" for name, version in sorted(libraries.items()))
+
+
+def independent_check(report: Report, dataset: Path, raw: Path | None, corpus: Path | None,
+                      progress: Callable[[int, int], None] | None = None) -> None:
+    """``validate --independent``: certify every take afresh and add the outcome as one check.
+
+    It fails when certificates cannot be made (no extra, a raw file missing) or a stored one differs
+    from the fresh one; a take the tracker disagrees with is a warning (a finding, not damage).
+    """
+    from collections import Counter
+
+    from piano_metronome.outputs.check_report import FAIL, WARN
+    from piano_metronome.processing.certify import VERDICTS, VerifyExtraMissingError
+
+    check = report.check("independent", "a beat tracker run now on the onsets alone agrees with each stored grid; "
+                                        "stored certificates equal fresh ones")
+    try:
+        takes = certify_dataset(dataset, sources_for(raw, corpus), min(2, os.cpu_count() or 1), progress)
+    except (CertifyError, VerifyExtraMissingError) as exc:
+        check.add(str(dataset), str(exc))
+        return
+    for where, what, fails in independent_problems(read_recordings(dataset), takes):
+        check.add(where, what, FAIL if fails else WARN)
+    counts = Counter(t.certificate.verdict for t in takes if t.certificate is not None)
+    check.summary = ", ".join(f"{counts[v]} {v}" for v in VERDICTS)
