@@ -40,8 +40,12 @@ def validate(
                                        help="Dataset folder (default: dataset); with --raw, the raw folder "
                                             "(default: raw_midi)."),
     raw: bool = typer.Option(False, "--raw", help="Check the raw recordings against their manifest instead."),
-    corpus: Path | None = typer.Option(None, "--corpus", help="With --raw: also look for recordings here "
-                                       "(<dir>/d1, <dir>/d2); $PIANO_METRONOME_CORPUS is used too."),
+    corpus: Path | None = typer.Option(None, "--corpus", help="With --raw or --independent: also look for recordings "
+                                       "here (<dir>/d1, <dir>/d2); $PIANO_METRONOME_CORPUS is used too."),
+    independent: bool = typer.Option(False, "--independent", help="Also certify every take afresh with a beat "
+                                     "tracker that never sees the grid (as `certify --no-write`; needs the raw "
+                                     "recordings and pip install 'piano_metronome[verify]'); a stored certificate "
+                                     "that differs fails, a take the tracker disagrees with is a warning."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
     show: int = typer.Option(SHOWN, "--show", min=0, help="Problems shown per check in the table."),
 ) -> None:
@@ -56,7 +60,17 @@ def validate(
         folder = raw_dir(path)
         report = validate_raw(folder, plan_sources(folder, corpus))
     else:
-        report = validate_dataset(path if path is not None else Path("dataset"))
+        folder = path if path is not None else Path("dataset")
+        report = validate_dataset(folder)
+        if independent and not report.unreadable:
+            from piano_metronome.commands.certify import ProgressBar
+            from piano_metronome.outputs.certify import independent_check
+
+            bar = ProgressBar(console())
+            try:
+                independent_check(report, folder, None, corpus, bar.update)
+            finally:
+                bar.stop()
     if as_json:
         typer.echo(json.dumps(report.as_dict(), indent=1, ensure_ascii=False))
     else:
