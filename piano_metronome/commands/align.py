@@ -53,7 +53,7 @@ def align_file(
 
     Exit codes: 0 aligned; 1 rejected (the reason is printed); 2 bad arguments or unknown grid.
     """
-    from piano_metronome.inputs.manifest import not_a_file, parse_file_name
+    from piano_metronome.inputs.manifest import not_a_file, parse_file_name, printable
     from piano_metronome.inputs.midi import ClickSpec, RecordingError, read_midi
     from piano_metronome.processing.align import RecordingInfo, align
 
@@ -78,7 +78,7 @@ def align_file(
             click = ClickSpec(int(click_track) if click_track.isdigit() else click_track, click_pitch)
         report = align(read_midi(midi, click), info, align_options(64, None, parse_latency(latency))).report
     except RecordingError as exc:
-        typer.echo(f"rejected {exc.path}: {exc.reason}", err=True)
+        typer.echo(f"rejected {printable(exc.path)}: {exc.reason}", err=True)
         raise typer.Exit(1) from None
     if as_json:
         typer.echo(json.dumps(asdict(report), indent=1, sort_keys=True))
