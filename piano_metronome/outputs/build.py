@@ -184,18 +184,24 @@ def build_config(config: str, subsets: tuple[str, ...], raw: Path, sources: list
     return splits
 
 
+#: Recordings per record batch of the recordings table (the same as the windows' batches).
+RECORDING_BATCH_ROWS = 1000
+
+
 def write_recordings(results: list[RecordingResult], out: Path) -> int:
     """The per-recording alignment reports as an Arrow table users can load (config ``recordings``)."""
-    from piano_metronome.outputs.tables import recording_row, recordings_table
+    from piano_metronome.outputs.tables import recording_row, recording_schema, recordings_table
 
-    rows = [recording_row(r.report, r.row.file_name, r.row.sha256) for r in results]
-    table = recordings_table(sorted(rows, key=lambda r: r["recording_id"]))
+    ordered = sorted(results, key=lambda r: r.row.recording_id)
     target = config_dir(out, RECORDINGS_CONFIG)
     target.mkdir(parents=True, exist_ok=True)
     with pa.OSFile(str(target / shard_name(RECORDINGS_SPLIT)), "wb") as sink, pa.ipc.new_stream(
-            sink, table.schema) as writer:
-        writer.write_table(table)
-    return int(table.num_rows)
+            sink, recording_schema()) as writer:
+        for start in range(0, len(ordered), RECORDING_BATCH_ROWS):  # a batch at a time: flat memory
+            batch = ordered[start:start + RECORDING_BATCH_ROWS]
+            writer.write_table(recordings_table([recording_row(r.report, r.row.file_name, r.row.sha256)
+                                                 for r in batch]))
+    return len(ordered)
 
 
 def write_checksums(out: Path) -> None:

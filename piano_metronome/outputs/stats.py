@@ -50,9 +50,16 @@ def _sum_json(values: Iterable[str]) -> dict[str, int]:
     return dict(sorted(total.items()))
 
 
+def _columns(table: pa.Table, *names: str) -> dict[str, list[Any]]:
+    """Only the named columns as Python lists: the recordings table's long texts (candidates,
+    conflicts, warnings) would cost ~8 kB per recording, which grows with the corpus."""
+    return table.select(list(names)).to_pydict()
+
+
 def folder_split_stats(folder: Path) -> list[SplitStats]:
     """Per config and split: recordings, hours, drops, warnings (recordings table); windows, notes (shards)."""
-    recordings = read_recordings(folder).to_pydict()
+    recordings = _columns(read_recordings(folder), "subset", "split", "status", "duration_s", "dropped_json",
+                          "warning_kinds")
     config_subsets = built_config_subsets(folder)
     rows = []
     for config, splits in window_shards(folder).items():
@@ -67,7 +74,7 @@ def folder_split_stats(folder: Path) -> list[SplitStats]:
                 windows=windows, notes=notes,
                 hours=float(sum(recordings["duration_s"][i] for i in ok)) / 3600.0,
                 dropped=_sum_json(recordings["dropped_json"][i] for i in ok),
-                warnings=sum(len(recordings["warnings"][i]) for i in ok),
+                warnings=sum(len(recordings["warning_kinds"][i]) for i in ok),
             ))
     return rows
 
@@ -109,7 +116,9 @@ class SubsetAlignment:
 
 def subset_alignment(recordings: pa.Table) -> list[SubsetAlignment]:
     """Per subset, from the ``recordings`` table: latency, grid fit, ambiguity, conflicts."""
-    rec = recordings.to_pydict()
+    rec = _columns(recordings, "subset", "status", "reason", "recording_id", "grid_source", "conflict_kinds",
+                   "warning_kinds", "timing_sd_ms", "fit_concentration", "grid_shift_steps", "latency_ms",
+                   "notes_placed", "share_beyond_035")
     out = []
     for subset in sorted(set(rec["subset"])):
         rows = [i for i, s in enumerate(rec["subset"]) if s == subset]
@@ -166,7 +175,8 @@ def _contradicted(kinds: list[str], bpms: list[float]) -> str:
 
 def conflict_groups(recordings: pa.Table) -> list[ConflictGroup]:
     """Grid-source conflicts (e.g. a BPM label the notes contradict), grouped by what disagreed."""
-    rec = recordings.to_pydict()
+    rec = _columns(recordings, "conflict_kinds", "status", "conflict_bpms", "subset", "grid_source", "bpm_used",
+                   "recording_id")
     groups: dict[tuple[str, str, str, float], list[str]] = {}
     for i, kinds in enumerate(rec["conflict_kinds"]):
         if kinds and rec["status"][i] == "ok":
@@ -182,7 +192,7 @@ def warning_kinds(recordings: pa.Table) -> dict[str, dict[str, int]]:
 
     Counted from the stored ``warning_kinds``, never from the wording; kinds in declaration order.
     """
-    rec = recordings.to_pydict()
+    rec = _columns(recordings, "subset", "status", "warning_kinds")
     counts: dict[WarningKind, Counter[str]] = {}
     for subset, status, kinds in zip(rec["subset"], rec["status"], rec["warning_kinds"], strict=True):
         for kind in kinds if status == "ok" else ():
