@@ -45,8 +45,9 @@ STEPS_PER_BEAT = Column("steps_per_beat", "int8", "Sub-beats per beat: 4 (16ths)
 BEATS_PER_BAR = Column("beats_per_bar", "int8", "Beats per bar (4: every corpus recording is in 4/4).")
 LATENCY_MS = Column("latency_ms", "float32", "The player's constant lag behind the click in ms (negative = early); "
                     "already removed from offsets.")
-KEY_LABEL = Column("key_label", "key", "Key from the file name (24 keys; labels typed by hand); −1 when the name gives "
-                   "none (datasets' ClassLabel \"no label\"; `key_signature` is then −1 and the dense key one-hot all 0).")
+KEY_LABEL = Column("key_label", "key", "Key from the file name (24 keys; labels typed by hand); −1 when the name "
+                   "gives none (datasets' ClassLabel \"no label\"; `key_signature` is then −1 and the dense key "
+                   "one-hot all 0).")
 KEY_SIGNATURE = Column("key_signature", "int8", "12-class key signature of the label, relative major/minor merged "
                        "(C ≡ Am = 0, Db ≡ Bbm = 1, …).")
 KEY_ESTIMATED = Column("key_estimated", "key", "Key estimated from the recording's notes (Krumhansl–Schmuckler).")

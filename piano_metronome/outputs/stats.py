@@ -53,7 +53,8 @@ def _sum_json(values: Iterable[str]) -> dict[str, int]:
 def _columns(table: pa.Table, *names: str) -> dict[str, list[Any]]:
     """Only the named columns as Python lists: the recordings table's long texts (candidates,
     conflicts, warnings) would cost ~8 kB per recording, which grows with the corpus."""
-    return table.select(list(names)).to_pydict()
+    columns: dict[str, list[Any]] = table.select(list(names)).to_pydict()
+    return columns
 
 
 def folder_split_stats(folder: Path) -> list[SplitStats]:
