@@ -79,3 +79,19 @@ def command_app(register) -> typer.Typer:
     register(app)
     app.command("noop")(lambda: None)
     return app
+
+
+#: Python of a virtual environment with datasets 3.x and this package (.ci/run makes one).
+DATASETS3_ENV = "PIANO_METRONOME_DATASETS3_PYTHON"
+
+
+@pytest.fixture(scope="session")
+def datasets3_python() -> str:
+    """The datasets-3.x Python: skip locally when unset, fail in CI (where .ci/run always makes it)."""
+    python = os.environ.get(DATASETS3_ENV)
+    if not python:
+        message = f"${DATASETS3_ENV} is not set (a venv with datasets 3.x and this package; .ci/run makes one)"
+        if in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+    return python

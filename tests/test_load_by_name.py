@@ -20,8 +20,6 @@ import pytest
 from piano_metronome.outputs.layout import BUILD_REPORT, REPO_YAML
 from piano_metronome.outputs.register import REGISTRATION_MARKER, YAML_MARKER, write_standalone_yaml
 from piano_metronome.paths import PROJECT_ROOT
-from tests.conftest import in_ci
-from tests.test_loading_script import DATASETS3_ENV
 
 YAML_PATH = PROJECT_ROOT / "piano_metronome" / REPO_YAML
 
@@ -132,13 +130,8 @@ def test_rebuild_with_other_data_is_what_loads_next(isolated, tmp_path) -> None:
     assert sorted(p.parts[-3] for p in entries) == ["demo", "recordings"]  # the first build's entries are gone
 
 
-def test_on_datasets_3(isolated, tmp_path) -> None:
-    python = os.environ.get(DATASETS3_ENV)
-    if not python:
-        message = f"${DATASETS3_ENV} is not set (a venv with datasets 3.x and this package; .ci/run makes one)"
-        if in_ci():
-            pytest.fail(message)
-        pytest.skip(message)
+def test_on_datasets_3(isolated, tmp_path, datasets3_python) -> None:
+    python = datasets3_python
     out = tmp_path / "dataset"
     build(isolated, out, "--config", "demo")
     build(isolated, out, "--config", "demo", "--window-steps", "32")

@@ -11,12 +11,9 @@ from pathlib import Path
 import pytest
 
 from piano_metronome.outputs.schema import features
-from tests.conftest import in_ci
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "loading_script" / "piano_metronome.py"
-#: Python of a virtual environment with datasets 3.x and this package (.ci/run makes one).
-DATASETS3_ENV = "PIANO_METRONOME_DATASETS3_PYTHON"
 
 
 def load_script_module():
@@ -38,13 +35,8 @@ def test_script_exposes_the_package_builder(tmp_path):
     assert builder.info.features == features()
 
 
-def test_classic_loading_script_on_datasets_3(tmp_path):
-    python = os.environ.get(DATASETS3_ENV)
-    if not python:
-        message = f"${DATASETS3_ENV} is not set (a venv with datasets 3.x and this package; .ci/run makes one)"
-        if in_ci():
-            pytest.fail(message)
-        pytest.skip(message)
+def test_classic_loading_script_on_datasets_3(tmp_path, datasets3_python):
+    python = datasets3_python
     code = (
         "import datasets, sys\n"
         "assert datasets.__version__.startswith('3.'), datasets.__version__\n"

@@ -18,7 +18,15 @@ if TYPE_CHECKING:
     from piano_metronome.outputs.build import BuildSummary
     from piano_metronome.processing.recording import RecordingResult
 
-from piano_metronome.commands.common import OPTION_RAW, align_options, console, fail, parse_latency, result_console
+from piano_metronome.commands.common import (
+    OPTION_CORPUS,
+    OPTION_RAW,
+    align_options,
+    console,
+    fail,
+    parse_latency,
+    result_console,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -33,8 +41,7 @@ def build(
                              "any other file or non-empty folder is refused."),
     config: list[str] = typer.Option(None, "--config", "-c", help="Config(s) to build: d1, d2, all, demo. "
                                      "Default: all four when the corpus is present, else demo."),
-    corpus: Path = typer.Option(None, "--corpus", help="Also look for recordings here (<dir>/d1, <dir>/d2); "
-                                "$PIANO_METRONOME_CORPUS is used too."),
+    corpus: Path = OPTION_CORPUS,
     jobs: int = typer.Option(min(2, os.cpu_count() or 1), "--jobs", "-j", help="Worker processes aligning "
                              "recordings, whole subsets each, while the main process prepares the writer "
                              "(1: align in the main process; default: 2, or 1 on a one-core machine)."),

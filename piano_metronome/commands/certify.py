@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from piano_metronome.commands.common import OPTION_RAW, console, fail, result_console
+from piano_metronome.commands.common import OPTION_CORPUS, OPTION_RAW, console, fail, result_console
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -47,8 +47,7 @@ HELP = (
 def certify(
     dataset: Path = typer.Argument(Path("dataset"), metavar="DIR", help="The built dataset folder to certify."),
     raw: Path | None = OPTION_RAW,
-    corpus: Path | None = typer.Option(None, "--corpus", help="Also look for recordings here (<dir>/d1, <dir>/d2); "
-                                       "$PIANO_METRONOME_CORPUS is used too."),
+    corpus: Path | None = OPTION_CORPUS,
     jobs: int = typer.Option(min(2, os.cpu_count() or 1), "--jobs", "-j", help="Worker processes running the "
                              "tracker (1: in this process)."),
     as_json: bool = typer.Option(False, "--json", help="Print every take's certificate as JSON on stdout."),

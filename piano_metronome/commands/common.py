@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 
 OPTION_RAW = typer.Option(None, "--raw", help="Raw folder with manifest.csv, demo/ and fetched recordings "
                           "(default: ./raw_midi).")
+OPTION_CORPUS = typer.Option(None, "--corpus", help="Also look for recordings here (<dir>/d1, <dir>/d2); "
+                             "$PIANO_METRONOME_CORPUS is used too.")
 
 
 def console() -> Console:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from piano_metronome.commands.common import OPTION_RAW, console, fail, result_console
+from piano_metronome.commands.common import OPTION_CORPUS, OPTION_RAW, console, fail, result_console
 
 if TYPE_CHECKING:
     from piano_metronome.outputs.rebuild import RebuildReport
@@ -29,8 +29,7 @@ HELP = (
 def rebuild(
     dataset: Path = typer.Argument(Path("dataset"), metavar="DIR", help="The dataset folder to verify."),
     raw: Path | None = OPTION_RAW,
-    corpus: Path | None = typer.Option(None, "--corpus", help="Also look for recordings here (<dir>/d1, <dir>/d2); "
-                                       "$PIANO_METRONOME_CORPUS is used too."),
+    corpus: Path | None = OPTION_CORPUS,
     keep: Path | None = typer.Option(None, "--keep", help="Write the rebuild here and keep it (default: a "
                                      "temporary folder, removed afterwards)."),
     as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON on stdout."),
