@@ -47,7 +47,7 @@ def batch_indices(n: int, size: int, rng: np.random.Generator | None,
     so similar lengths together save about a third of the time and the batches stay random.
     """
     order = rng.permutation(n) if rng is not None else np.arange(n)
-    batches = []
+    batches: list[np.ndarray] = []
     for start in range(0, n, size * BUCKET):
         chunk = order[start:start + size * BUCKET]
         if lengths is not None and rng is not None:
