@@ -191,9 +191,11 @@ def metrical_position(abs_step: np.ndarray, steps_per_beat: np.ndarray, beats_pe
 
 
 def _one_hot(index: np.ndarray, width: int) -> np.ndarray:
-    """One-hot rows, with indices at or past ``width`` folded into the last column."""
+    """One-hot rows, with indices at or past ``width`` folded into the last column; a negative index
+    (unknown, e.g. a take with no key label) gives a row of zeros."""
     out = np.zeros((len(index), width), dtype=np.float32)
-    out[np.arange(len(index)), np.minimum(index, width - 1)] = 1.0
+    known = np.flatnonzero(index >= 0)
+    out[known, np.minimum(index[known], width - 1)] = 1.0
     return out
 
 
@@ -288,7 +290,7 @@ def _note_features(w: Windows, idx, notes, batch_index, key, key_sig, steps, max
     reach = w.steps_per_beat[idx]
     return np.concatenate([
         (key / (N_KEYS - 1)).astype(np.float32)[:, None],
-        _one_hot((pitch_class - key_sig[batch_index]) % 12, 12),
+        _one_hot(np.where(key_sig[batch_index] < 0, -1, (pitch_class - key_sig[batch_index]) % 12), 12),
         BLACK_KEYS[pitch_class][:, None],
         _chord_features(group, key),
         _local_extremes(batch_index, step, key, len(idx), steps, reach),
@@ -365,7 +367,7 @@ def make_batch(w: Windows, idx: np.ndarray, steps: int = 64, max_sub_beats: int 
     batch_index = np.repeat(np.arange(len(idx)), w.note_start[idx + 1] - w.note_start[idx])
     shift = np.zeros(len(idx), dtype=np.int64) if shift is None else shift
     key = w.note_key[notes] + shift[batch_index]
-    key_sig = (w.key_signature[idx] + shift) % 12
+    key_sig = np.where(w.key_signature[idx] < 0, -1, (w.key_signature[idx] + shift) % 12)  # −1: no key label
     step = w.note_step[notes]
     counts = np.zeros((len(idx), steps), dtype=np.float32)
     np.add.at(counts, (batch_index, step), 1.0)
