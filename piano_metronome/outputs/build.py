@@ -71,6 +71,13 @@ def aligned_of(result: RecordingResult) -> AlignedPerformance:
     return result.aligned
 
 
+def midi_bytes_of(result: RecordingResult) -> bytes:
+    """The verified file bytes of an accepted recording (asking for a rejected one's is a bug)."""
+    if result.midi_bytes is None:
+        raise AssertionError(f"{result.row.recording_id}: no file bytes (status {result.report.status})")
+    return result.midi_bytes
+
+
 def process_all(rows: list[ManifestRow], sources: list[Path], options: AlignOptions,
                 progress: Callable[[RecordingResult], None] | None = None,
                 spool_dir: Path | None = None, skip_broken: bool = False) -> list[RecordingResult]:
@@ -96,8 +103,8 @@ def process_all(rows: list[ManifestRow], sources: list[Path], options: AlignOpti
                     raise
                 result = broken(bug)
             if spools is not None and result.ok:
-                spools.write(result, sources, options)
-            results.append(replace(result, aligned=None))  # the aligned notes are in the spools: free them
+                spools.write(result, options)
+            results.append(replace(result, aligned=None, midi_bytes=None))  # in the spools now: free them
             if progress:
                 progress(result)
     finally:
@@ -124,7 +131,7 @@ class Spools:
             self.writers[key] = pa.ipc.new_stream(str(spool_path(self.folder, *key)), schema)
         return self.writers[key]
 
-    def write(self, result: RecordingResult, sources: list[Path], options: AlignOptions) -> None:
+    def write(self, result: RecordingResult, options: AlignOptions) -> None:
         """The windows (if any) and the take of an accepted recording."""
         from piano_metronome.outputs.configs import TAKES, WINDOWS
         from piano_metronome.outputs.tables import take_schema, take_table, window_schema, windows_table
@@ -132,28 +139,13 @@ class Spools:
         aligned = aligned_of(result)
         if result.report.windows:
             self._writer(WINDOWS, result.row, window_schema()).write_table(windows_table(aligned, options))
-        data = recording_bytes(result.row, sources)
         self._writer(TAKES, result.row, take_schema()).write_table(
-            take_table(aligned, data, f"{result.row.subset}/{result.row.file_name}"))
+            take_table(aligned, midi_bytes_of(result), f"{result.row.subset}/{result.row.file_name}"))
 
     def close(self) -> None:
         """Finish every file (a stream needs its end marker to be read)."""
         for writer in self.writers.values():
             writer.close()
-
-
-def recording_bytes(row: ManifestRow, sources: list[Path]) -> bytes:
-    """The file an accepted recording was aligned from, read again for its ``takes`` row; it must
-    still be the manifest's bytes (a file replaced during the build stops it)."""
-    import hashlib
-
-    from piano_metronome.processing.recording import find_file
-
-    path = find_file(row, sources)
-    data = path.read_bytes() if path is not None else b""
-    if hashlib.sha256(data).hexdigest() != row.sha256:
-        raise BuildError(f"{row.subset}/{row.file_name} changed while the build read it; build again")
-    return data
 
 
 def build_config(config: str, subsets: tuple[str, ...], raw: Path, sources: list[Path], options: AlignOptions,

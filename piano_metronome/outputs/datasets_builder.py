@@ -17,7 +17,7 @@ import datasets
 import pyarrow as pa
 
 from piano_metronome.inputs.manifest import SPLITS, ManifestRow
-from piano_metronome.outputs.build import aligned_of, recording_bytes
+from piano_metronome.outputs.build import aligned_of, midi_bytes_of
 from piano_metronome.outputs.configs import CONFIG_SUBSETS, TAKES, config_rows, table_kind
 from piano_metronome.outputs.layout import iter_batches, spool_path
 from piano_metronome.outputs.schema import TAKE_COLUMNS, WINDOW_COLUMNS, features
@@ -103,8 +103,8 @@ class PianoMetronome(datasets.ArrowBasedBuilder):
             if not result.ok:
                 continue
             if self.config.kind == TAKES:
-                data = recording_bytes(row, list(sources))
-                yield row.recording_id, take_table(aligned_of(result), data, f"{row.subset}/{row.file_name}")
+                yield row.recording_id, take_table(aligned_of(result), midi_bytes_of(result),
+                                                   f"{row.subset}/{row.file_name}")
             elif result.report.windows:
                 yield row.recording_id, windows_table(aligned_of(result), options)
 

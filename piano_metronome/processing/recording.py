@@ -58,6 +58,9 @@ class RecordingResult:
     input_warnings: tuple[str, ...] = ()
     #: The :class:`~piano_metronome.kinds.WarningKind` value of each ``input_warnings`` line.
     input_warning_kinds: tuple[str, ...] = ()
+    #: The file's bytes (sha256 verified against the manifest) of an accepted recording, for its
+    #: ``takes`` row, so the file is read once; dropped with ``aligned`` once they are written.
+    midi_bytes: bytes | None = None
 
     def __post_init__(self) -> None:
         if len(self.input_warnings) != len(self.input_warning_kinds):
@@ -184,7 +187,7 @@ def _align_bytes(row: ManifestRow, path: Path, data: bytes, options: AlignOption
         if kind.value not in aligned.report.warning_kinds:  # the alignment words this fact its own way
             aligned.report.warn(kind, text)
     return RecordingResult(row, aligned, aligned.report, tuple(text for _, text in found),
-                           tuple(kind.value for kind, _ in found))
+                           tuple(kind.value for kind, _ in found), data)
 
 
 EXCLUDED_WORDS = {DropReason.DRUM_CHANNEL: "on a drum channel (MIDI channel 10)",
