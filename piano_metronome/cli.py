@@ -10,7 +10,11 @@ rich panels print a ``<bool>`` type beside every flag.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import importlib
+import os
+import sys
 
 import typer
 
@@ -47,5 +51,23 @@ _plain_help(app)
 
 
 def main() -> None:
-    """Entry point of the console script."""
-    app()
+    """Entry point of the console script: run the command, then leave at once.
+
+    The exit handlers run (logging is flushed, temporary folders are removed) and the output is
+    flushed, but the interpreter does not tear down every module it imported: with ``datasets``,
+    pandas and torch loaded that teardown costs 0.3–0.5 s of a 3-second build, and frees nothing
+    the operating system would not free anyway.
+    """
+    try:
+        app()
+        code: int | str | None = 0
+    except SystemExit as done:
+        code = done.code
+    if isinstance(code, str):  # what SystemExit would have printed
+        print(code, file=sys.stderr)
+        code = 1
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a reader that went away (`| head`), a closed stream
+            stream.flush()
+    os._exit(code or 0)

@@ -84,6 +84,8 @@ def test_card_loads_with_huggingface_hub(demo_dataset: Path) -> None:
         assert split["num_examples"] == report["configs"]["demo"][split["name"]]["num_examples"]
         assert split["num_bytes"] > 0
     assert DatasetCard(str(card)).data.to_dict() == data  # the text round-trips
+    written = (demo_dataset / "README.md").read_text(encoding="utf-8")
+    assert str(DatasetCard(written)) == written  # laid out exactly as huggingface_hub lays out a card
     assert card.text.lstrip().startswith("# Piano to a metronome")
 
 

@@ -262,7 +262,7 @@ def test_the_label_search_works_in_bounded_blocks(monkeypatch: pytest.MonkeyPatc
 def test_window_starts_cost_the_notes_not_the_span() -> None:
     """Notes 10¹² steps apart: the windows are found from the notes (a range over the span would not fit)."""
     steps = np.array([0, 5, 70, 10**12], np.int64)
-    starts, empty = align_module._windows(steps, 10**12 + 1, AlignOptions())
+    starts, empty = align_module.window_starts(steps, 10**12 + 1, AlignOptions())
     assert starts.tolist() == [0, 64, 10**12 // 64 * 64]
     assert empty == -(-(10**12 + 1) // 64) - 3
 
@@ -276,7 +276,7 @@ def test_window_starts_are_those_of_every_hop(width: int, hop: int | None) -> No
         total = int(steps[-1]) + 1
         every = np.arange(0, total, options.hop)
         counts = np.searchsorted(steps, every + width) - np.searchsorted(steps, every)
-        starts, empty = align_module._windows(steps, total, options)
+        starts, empty = align_module.window_starts(steps, total, options)
         assert starts.tolist() == every[counts > 0].tolist() and empty == int((counts == 0).sum())
 
 

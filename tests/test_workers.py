@@ -8,6 +8,7 @@ import pytest
 
 from piano_metronome.inputs.manifest import read_manifest
 from piano_metronome.outputs import workers
+from piano_metronome.outputs.report_log import ReportLog, by_recording_id, read_log, result_from_json, result_to_json
 from piano_metronome.processing.align import AlignOptions
 from piano_metronome.processing.recording import process_row
 
@@ -15,52 +16,74 @@ ROOT = Path(__file__).resolve().parent.parent
 DEMO_ROWS = read_manifest(ROOT / "raw_midi" / "demo" / "manifest.csv")
 
 
-def test_partition_keeps_subsets_whole_and_order():
+def test_partition_keeps_parts_whole_balanced_and_in_order():
     rows = read_manifest(ROOT / "raw_midi" / "manifest.csv")
     groups = workers.partition(rows, 2)
     assert len(groups) == 2
     assert sorted(r.recording_id for g in groups for r in g) == sorted(r.recording_id for r in rows)
-    for group in groups:
-        assert len({r.subset for r in group}) == 1
+    owner = {}
+    for number, group in enumerate(groups):
+        for row in group:
+            assert owner.setdefault((row.subset, row.split), number) == number  # a spool has one writer
         assert [r.recording_id for r in group] == sorted(r.recording_id for r in group)
+    loads = sorted(sum(r.size for r in g) for g in groups)
+    assert loads[0] / loads[1] > 0.9  # whole subsets alone would give 0.69
     (single,) = workers.partition(rows, 1)
-    for subset in ("d1", "d2"):
-        assert [r for r in single if r.subset == subset] == [r for r in rows if r.subset == subset]
+    assert single == rows
 
 
 def test_result_json_round_trip():
     result = process_row(DEMO_ROWS[2], [ROOT / "raw_midi"], AlignOptions())
-    back = workers.result_from_json(workers.result_to_json(result))
+    back = result_from_json(result_to_json(result))
     assert back.row == result.row and back.report == result.report and back.input_warnings == result.input_warnings
     assert back.ok and back.aligned is None
 
 
+def test_report_logs_read_back_by_recording_id(tmp_path):
+    """Two logs written in any order are read back one result at a time, sorted by recording id."""
+    results = [process_row(r, [ROOT / "raw_midi"], AlignOptions()) for r in DEMO_ROWS]
+    halves = [results[1::2], results[0::2]]
+    paths = [tmp_path / "odd.jsonl", tmp_path / "even.jsonl"]
+    for half, path in zip(halves, paths, strict=True):
+        with ReportLog(path) as log:
+            for result in reversed(half):
+                log.write(result)
+    assert [r.report for r in read_log(paths[0])] == [r.report for r in reversed(halves[0])]
+    back = list(by_recording_id(paths))
+    assert [r.row.recording_id for r in back] == sorted(r.row.recording_id for r in results)
+    assert sorted((r.report.recording_id, r.report.notes_placed) for r in back) == sorted(
+        (r.report.recording_id, r.report.notes_placed) for r in results)
+
+
 @pytest.mark.skipif(not workers.can_fork(), reason="fork is POSIX-only")
 def test_worker_results_and_failure(tmp_path):
-    def run(rows, progress=None):
-        results = [process_row(r, [ROOT / "raw_midi"], AlignOptions()) for r in rows]
-        for result in results:
-            if progress:
-                progress(result)
-        return results
+    def run(rows, progress, path):
+        with ReportLog(path) as log:
+            for row in rows:
+                result = process_row(row, [ROOT / "raw_midi"], AlignOptions())
+                log.write(result)
+                if progress:
+                    progress(result)
 
     ticks: list[int] = []
-    good = workers.collect(workers.start(DEMO_ROWS, run, tmp_path / "ok.json"), timeout_s=60, on_progress=ticks.append)
-    assert [r.report for r in good] == [r.report for r in run(DEMO_ROWS)]
+    log = workers.collect(workers.start(DEMO_ROWS, run, tmp_path / "ok.jsonl"), timeout_s=60, on_progress=ticks.append)
+    assert log is not None
+    expected = [process_row(r, [ROOT / "raw_midi"], AlignOptions()).report for r in DEMO_ROWS]
+    assert [r.report for r in read_log(log)] == expected
     assert sum(ticks) == len(DEMO_ROWS)  # one progress byte per recording
 
-    def crash(rows, progress=None):
+    def crash(rows, progress, path):
+        path.write_text("{}\n")  # a partial log must not be taken for a result
         raise RuntimeError("boom")
 
-    assert workers.collect(workers.start(DEMO_ROWS, crash, tmp_path / "bad.json"), timeout_s=60) is None
+    assert workers.collect(workers.start(DEMO_ROWS, crash, tmp_path / "bad.jsonl"), timeout_s=60) is None
 
-    def hang(rows, progress=None):
+    def hang(rows, progress, path):
         import time
 
         time.sleep(60)
-        return []
 
-    assert workers.collect(workers.start(DEMO_ROWS, hang, tmp_path / "hang.json"), timeout_s=0.5) is None
+    assert workers.collect(workers.start(DEMO_ROWS, hang, tmp_path / "hang.jsonl"), timeout_s=0.5) is None
 
 
 @pytest.mark.corpus

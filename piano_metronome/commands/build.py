@@ -43,7 +43,7 @@ def build(
                                      "Default: all four when the corpus is present, else demo."),
     corpus: Path = OPTION_CORPUS,
     jobs: int = typer.Option(min(2, os.cpu_count() or 1), "--jobs", "-j", help="Worker processes aligning "
-                             "recordings, whole subsets each, while the main process prepares the writer "
+                             "recordings, whole (subset, split) parts each, while the main process prepares the writer "
                              "(1: align in the main process; default: 2, or 1 on a one-core machine)."),
     num_proc: int = typer.Option(None, "--num-proc", help="Processes for writing shards (datasets' num_proc)."),
     window_steps: int = typer.Option(64, help="Steps per window."),

@@ -30,6 +30,7 @@ from piano_metronome.outputs.layout import (
     spool_path,
 )
 from piano_metronome.outputs.progress import BuildProgress
+from piano_metronome.outputs.report_log import RecordingsTally, ReportLog, by_recording_id, read_log
 from piano_metronome.outputs.schema import RECORDINGS_CONFIG, RECORDINGS_SPLIT
 from piano_metronome.outputs.staging import staging_dir, swap_in
 from piano_metronome.processing.align import AlignedPerformance, AlignOptions
@@ -47,21 +48,18 @@ class BuildSummary:
     out: Path
     configs: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
     config_subsets: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    results: list[RecordingResult] = field(default_factory=list)
+    recordings: RecordingsTally = field(default_factory=RecordingsTally)
     manifest_problems: list[str] = field(default_factory=list)
     skip_broken: bool = False  # files that hit a bug were recorded as rejections instead of stopping the build
 
     @property
     def rejected(self) -> list[RecordingResult]:
-        """Recordings that did not make it in, each with its reason."""
-        return [r for r in self.results if not r.ok]
+        """Recordings that did not make it in, each with its reason, in manifest order."""
+        return self.recordings.rejected
 
     def dropped(self) -> Counter[str]:
         """Dropped notes by reason over all recordings."""
-        total: Counter[str] = Counter()
-        for result in self.results:
-            total.update(result.report.dropped)
-        return total
+        return self.recordings.dropped
 
 
 def aligned_of(result: RecordingResult) -> AlignedPerformance:
@@ -78,39 +76,37 @@ def midi_bytes_of(result: RecordingResult) -> bytes:
     return result.midi_bytes
 
 
-def process_all(rows: list[ManifestRow], sources: list[Path], options: AlignOptions,
+def process_all(rows: list[ManifestRow], sources: list[Path], options: AlignOptions, report_path: Path,
                 progress: Callable[[RecordingResult], None] | None = None,
-                spool_dir: Path | None = None, skip_broken: bool = False) -> list[RecordingResult]:
-    """Align every row once; stream its windows to a spool file per subset and split.
+                spool_dir: Path | None = None, skip_broken: bool = False) -> None:
+    """Align every row once; stream its windows and take to the spools, its result to a report log.
 
-    Only the reports stay in memory, so peak memory hardly grows with the corpus; the builder
-    then reads the spools (``all`` reads the ``d1`` and ``d2`` ones) instead of aligning again.
+    Nothing of a recording stays in memory once it is written, so peak memory does not grow
+    with the corpus; the builder then reads the spools (``all`` reads the ``d1`` and ``d2``
+    ones) instead of aligning again, and the recordings table is written from the log.
     A bug met on one file (:class:`AlignmentBugError`) stops everything, unless ``skip_broken``
     asks to record that file as an ``internal_error`` rejection and go on.
     """
-    from dataclasses import replace
-
     from piano_metronome.processing.recording import AlignmentBugError, broken
 
     spools = Spools(spool_dir) if spool_dir is not None else None
-    results = []
     try:
-        for row in rows:
-            try:
-                result = process_row(row, sources, options)
-            except AlignmentBugError as bug:
-                if not skip_broken:
-                    raise
-                result = broken(bug)
-            if spools is not None and result.ok:
-                spools.write(result, options)
-            results.append(replace(result, aligned=None, midi_bytes=None))  # in the spools now: free them
-            if progress:
-                progress(result)
+        with ReportLog(report_path) as log:
+            for row in rows:
+                try:
+                    result = process_row(row, sources, options)
+                except AlignmentBugError as bug:
+                    if not skip_broken:
+                        raise
+                    result = broken(bug)
+                if spools is not None and result.ok:
+                    spools.write(result, options)
+                log.write(result)
+                if progress:
+                    progress(result)
     finally:
         if spools is not None:
             spools.close()
-    return results
 
 
 class Spools:
@@ -148,11 +144,13 @@ class Spools:
             writer.close()
 
 
-def build_config(config: str, subsets: tuple[str, ...], raw: Path, sources: list[Path], options: AlignOptions,
-                 work: Path, out: Path, num_proc: int | None = None) -> dict[str, dict[str, int]]:
+def build_config(config: str, subsets: tuple[str, ...], splits: tuple[str, ...], raw: Path, sources: list[Path],
+                 options: AlignOptions, work: Path, out: Path,
+                 num_proc: int | None = None) -> dict[str, dict[str, int]]:
     """Run the ``datasets`` builder for one config and move its shards to ``data/<config>/``.
 
-    The builder reads the spools that :func:`process_all` wrote under ``work/spool``.
+    The builder reads the spools that :func:`process_all` wrote under ``work/spool``; ``splits``
+    are those the manifest gives the config's subsets.
     """
     import datasets
 
@@ -160,40 +158,48 @@ def build_config(config: str, subsets: tuple[str, ...], raw: Path, sources: list
 
     builder = builder_class(config, subsets)(
         config_name=config, data_dir=str(raw), cache_dir=str(work / "cache"), sources=tuple(str(s) for s in sources),
-        align_options=options, spool_dir=str(work / "spool"), dataset_name="piano_metronome")
+        align_options=options, spool_dir=str(work / "spool"), splits=splits, dataset_name="piano_metronome")
     prepared = work / "prepared" / config
     builder.download_and_prepare(output_dir=str(prepared), file_format="arrow", num_proc=num_proc,
                                  download_mode=datasets.DownloadMode.FORCE_REDOWNLOAD)
     target = config_dir(out, config)
     target.mkdir(parents=True, exist_ok=True)
-    splits = {}
+    written = {}
     for name, split in builder.info.splits.items():
         shards = sorted(prepared.glob(f"piano_metronome-{name}*.arrow"))
         for index, shard in enumerate(shards):
             shutil.move(str(shard), target / shard_name(name, index, len(shards)))
-        splits[name] = {"num_examples": int(split.num_examples), "num_bytes": int(split.num_bytes),
-                        "shards": len(shards)}
-    return splits
+        written[name] = {"num_examples": int(split.num_examples), "num_bytes": int(split.num_bytes),
+                         "shards": len(shards)}
+    return written
 
 
 #: Recordings per record batch of the recordings table (the same as the windows' batches).
 RECORDING_BATCH_ROWS = 1000
 
 
-def write_recordings(results: list[RecordingResult], out: Path) -> int:
-    """The per-recording alignment reports as an Arrow table users can load (config ``recordings``)."""
+def write_recordings(logs: list[Path], out: Path) -> int:
+    """The per-recording alignment reports as an Arrow table users can load (config ``recordings``).
+
+    Read back from the report logs in recording-id order and written a batch at a time: flat memory.
+    """
     from piano_metronome.outputs.tables import recording_row, recording_schema, recordings_table
 
-    ordered = sorted(results, key=lambda r: r.row.recording_id)
     target = config_dir(out, RECORDINGS_CONFIG)
     target.mkdir(parents=True, exist_ok=True)
+    written = 0
+    batch: list[dict[str, object]] = []
     with pa.OSFile(str(target / shard_name(RECORDINGS_SPLIT)), "wb") as sink, pa.ipc.new_stream(
             sink, recording_schema()) as writer:
-        for start in range(0, len(ordered), RECORDING_BATCH_ROWS):  # a batch at a time: flat memory
-            batch = ordered[start:start + RECORDING_BATCH_ROWS]
-            writer.write_table(recordings_table([recording_row(r.report, r.row.file_name, r.row.sha256)
-                                                 for r in batch]))
-    return len(ordered)
+        for result in by_recording_id(logs):
+            batch.append(recording_row(result.report, result.row.file_name, result.row.sha256))
+            if len(batch) == RECORDING_BATCH_ROWS:
+                writer.write_table(recordings_table(batch))
+                written, batch = written + len(batch), []
+        if batch or not written:
+            writer.write_table(recordings_table(batch))
+            written += len(batch)
+    return written
 
 
 def write_checksums(out: Path) -> None:
@@ -211,7 +217,7 @@ def write_build_report(summary: BuildSummary, options: AlignOptions, out: Path) 
         "generator": GENERATOR,  # the marker by which a later build knows this folder is its own
         "configs": summary.configs,
         "config_subsets": {c: list(s) for c, s in summary.config_subsets.items()},
-        "recordings": len(summary.results),
+        "recordings": summary.recordings.count,
         "rejected": {r.row.recording_id: {"file": f"{r.row.subset}/{r.row.file_name}", "kind": r.report.reason_kind,
                                           "reason": r.report.reason} for r in summary.rejected},
         "manifest_problems": summary.manifest_problems,
@@ -219,7 +225,7 @@ def write_build_report(summary: BuildSummary, options: AlignOptions, out: Path) 
                                                  "text": text}
                                                 for kind, text in zip(r.input_warning_kinds, r.input_warnings,
                                                                       strict=True)]
-                           for r in summary.results if r.input_warnings},
+                           for r in summary.recordings.warned},
         "skip_broken": summary.skip_broken,
         "dropped_notes": dict(sorted(summary.dropped().items())),
         "align_options": {k: v for k, v in vars(options).items()},
@@ -312,11 +318,11 @@ def run_build(raw: Path | None, out: Path, configs: list[str] | None, corpus: Pa
         progress.note(f"manifest row skipped: {problem}")
     staging = staging_dir(out)
     try:
-        results = align_all(rows, sources, options, progress, staging / ".work" / "spool", jobs, skip_broken)
-        summary = BuildSummary(out=out, results=results, config_subsets={c: available[c] for c in configs},
+        tally = align_all(rows, sources, options, progress, staging / ".work" / "spool", jobs, skip_broken)
+        summary = BuildSummary(out=out, recordings=tally, config_subsets={c: available[c] for c in configs},
                                manifest_problems=[p.describe(raw) for p in dict.fromkeys(problems)],
                                skip_broken=skip_broken)
-        return _write_folder(raw, staging, summary, sources, options, num_proc)
+        return _write_folder(raw, staging, summary, sources, options, num_proc, splits_by_subset(rows))
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -343,48 +349,57 @@ def _rows_for(raw: Path, subsets: tuple[str, ...], problems: list[ManifestProble
 
 
 def align_all(rows: list[ManifestRow], sources: list[Path], options: AlignOptions, progress: BuildProgress,
-              spool_dir: Path, jobs: int = 1, skip_broken: bool = False) -> list[RecordingResult]:
-    """Align every recording, telling ``progress`` as they are done; results in manifest order.
+              spool_dir: Path, jobs: int = 1, skip_broken: bool = False) -> RecordingsTally:
+    """Align every recording, telling ``progress`` as they are done; the tally keeps counts and logs.
 
-    With ``jobs`` > 1, that many forked workers align whole subsets (forked before the caller
+    With ``jobs`` > 1, that many forked workers align whole (subset, split) parts (forked before the caller
     starts any progress thread, and before ``datasets`` is imported) while this process imports
     the dataset writer, the slowest import of the build; a failed worker is redone here.
     """
     from piano_metronome.outputs import workers
 
     spool_dir.mkdir(parents=True, exist_ok=True)
+    logs = spool_dir.parent / "reports"
+    logs.mkdir(exist_ok=True)
 
-    def run(group: list[ManifestRow], done: Callable[[RecordingResult], None] | None = None) -> list[RecordingResult]:
-        return process_all(group, sources, options, done, spool_dir, skip_broken)
+    def run(group: list[ManifestRow], done: Callable[[RecordingResult], None] | None, log: Path) -> None:
+        process_all(group, sources, options, log, done, spool_dir, skip_broken)
 
     parallel = jobs > 1 and workers.can_fork() and len(rows) > 1
     if parallel:
         _import_aligner()
     groups = workers.partition(rows, jobs) if parallel else []
-    children = [workers.start(g, run, spool_dir.parent / f"reports-{i}.json") for i, g in enumerate(groups)]
+    children = [workers.start(g, run, logs / f"worker-{i}.jsonl") for i, g in enumerate(groups)]
     progress.started(len(rows))
-    results: list[RecordingResult] = []
+    tally = RecordingsTally()
+
+    def count(result: RecordingResult) -> None:
+        progress.recording(result)
+        tally.add(result)
+
     try:
         if not children:
             def done(result: RecordingResult) -> None:
-                progress.recording(result)
+                count(result)
                 progress.advanced()
 
-            results = run(rows, done)
-        else:
-            _import_writer()
-            for child in children:
-                got = workers.collect(child, timeout_s=600.0, on_progress=progress.advanced)
-                if got is None:
-                    progress.note("a worker process failed; aligning its recordings here")
-                    got = run(child.rows)
-                for result in got:
-                    progress.recording(result)
-                results += got
+            run(rows, done, logs / "all.jsonl")
+            tally.logs.append(logs / "all.jsonl")
+        for number, child in enumerate(children):
+            if number == 0:
+                _import_writer()
+            log = workers.collect(child, timeout_s=600.0, on_progress=progress.advanced)
+            if log is None:
+                progress.note("a worker process failed; aligning its recordings here")
+                log = logs / f"worker-{number}-again.jsonl"
+                run(child.rows, None, log)
+            for result in read_log(log):
+                count(result)
+            tally.logs.append(log)
     finally:
         progress.finished()
-    order = {row.recording_id: i for i, row in enumerate(rows)}
-    return sorted(results, key=lambda r: order[r.row.recording_id])
+    tally.in_order({row.recording_id: i for i, row in enumerate(rows)})
+    return tally
 
 
 def _import_aligner() -> None:
@@ -397,15 +412,25 @@ def _import_writer() -> None:
     """Import what writing the folder needs, while workers align (it takes as long as aligning)."""
     import datasets  # noqa: F401
     import huggingface_hub.repocard  # noqa: F401
+    import scipy.io  # noqa: F401  (datasets imports it when it patches the builder module for streaming)
 
     import piano_metronome.outputs.datasets_builder  # noqa: F401
 
 
+def splits_by_subset(rows: list[ManifestRow]) -> dict[str, set[str]]:
+    """The splits each subset's manifest rows name."""
+    splits: dict[str, set[str]] = {}
+    for row in rows:
+        splits.setdefault(row.subset, set()).add(row.split)
+    return splits
+
+
 def _write_folder(raw: Path, staging: Path, summary: BuildSummary, sources: list[Path], options: AlignOptions,
-                  num_proc: int | None) -> BuildSummary:
+                  num_proc: int | None, splits: dict[str, set[str]]) -> BuildSummary:
     """Write everything into the staging folder, then swap it in at ``summary.out`` (atomic)."""
     import datasets
 
+    from piano_metronome.inputs.manifest import SPLITS
     from piano_metronome.outputs.card import write_card
     from piano_metronome.outputs.stats_markdown import folder_markdown
 
@@ -414,10 +439,12 @@ def _write_folder(raw: Path, staging: Path, summary: BuildSummary, sources: list
     try:
         work = staging / ".work"
         for config, subsets in summary.config_subsets.items():
-            summary.configs[config] = build_config(config, subsets, raw, sources, options, work, staging, num_proc)
+            named = tuple(s for s in SPLITS if any(s in splits.get(subset, ()) for subset in subsets))
+            summary.configs[config] = build_config(config, subsets, named, raw, sources, options, work, staging,
+                                                   num_proc)
+        write_recordings(summary.recordings.logs, staging)
         shutil.rmtree(work)
-        write_recordings(summary.results, staging)
-        write_card(staging, summary.configs, len(summary.results), folder_markdown(staging))  # from the tables
+        write_card(staging, summary.configs, summary.recordings.count, folder_markdown(staging))  # from the tables
         write_build_report(summary, options, staging)
         write_checksums(staging)
         swap_in(staging, summary.out)

@@ -48,13 +48,15 @@ class PianoMetronomeConfig(datasets.BuilderConfig):
     the alignment options."""
 
     def __init__(self, *args: Any, subsets: tuple[str, ...] = ("d1",), sources: tuple[str, ...] = (),
-                 align_options: AlignOptions | None = None, spool_dir: str | None = None, **kwargs: Any) -> None:
+                 align_options: AlignOptions | None = None, spool_dir: str | None = None,
+                 splits: tuple[str, ...] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.kind = table_kind(self.name)
         self.subsets = subsets
         self.sources = sources
         self.align_options = align_options or AlignOptions()
         self.spool_dir = spool_dir  # set by the build command: windows already aligned, per subset and split
+        self.splits = splits  # with spool_dir: the splits the manifest gives this config (the build read it)
 
 
 class PianoMetronome(datasets.ArrowBasedBuilder):
@@ -74,28 +76,22 @@ class PianoMetronome(datasets.ArrowBasedBuilder):
 
     def _split_generators(self, dl_manager: Any) -> list[datasets.SplitGenerator]:
         raw = Path(self.config.data_dir or "raw_midi")
-        sources = [Path(s) for s in self.config.sources] or [raw]
+        sources = tuple(Path(s) for s in self.config.sources) or (raw,)
+        if self.config.spool_dir:  # the build aligned already: no manifest rows held (100× the corpus: 36 MB)
+            spool = Path(self.config.spool_dir)
+            return [datasets.SplitGenerator(name=split, gen_kwargs={
+                "rows": (), "sources": sources,
+                "spools": [str(spool_path(spool, self.config.kind, s, split)) for s in self.config.subsets]})
+                for split in self.config.splits]
+        # datasets shards work (num_proc) over the one list-valued argument (the rows); the rest goes as tuples
         rows = config_rows(raw, self.config.subsets)
-        spool = Path(self.config.spool_dir) if self.config.spool_dir else None
-        # datasets shards work (num_proc) over the one list-valued argument: the spools when the
-        # build command aligned already, else the rows; everything else goes as a tuple
-        generators = []
-        for split in SPLITS:
-            split_rows = [r for r in rows if r.split == split]
-            if not split_rows:
-                continue
-            if spool:
-                kwargs = {"rows": tuple(split_rows), "sources": tuple(sources),
-                          "spools": [str(spool_path(spool, self.config.kind, s, split)) for s in self.config.subsets]}
-            else:
-                kwargs = {"rows": split_rows, "sources": tuple(sources), "spools": ()}
-            generators.append(datasets.SplitGenerator(name=split, gen_kwargs=kwargs))
-        return generators
+        return [datasets.SplitGenerator(name=split, gen_kwargs={"rows": split_rows, "sources": sources, "spools": ()})
+                for split in SPLITS if (split_rows := [r for r in rows if r.split == split])]
 
     def _generate_tables(self, rows: list[ManifestRow], sources: tuple[Path, ...],
                          spools: list[str]) -> Iterator[tuple[str, pa.Table]]:
         if spools:
-            yield from _read_spools(spools)
+            yield from _read_spools(spools, TAKE_BATCH_ROWS if self.config.kind == TAKES else SHARD_BATCH_ROWS)
             return
         options = self.config.align_options
         for row in rows:
@@ -111,11 +107,14 @@ class PianoMetronome(datasets.ArrowBasedBuilder):
 
 #: Windows per record batch in the shards: few large batches read far faster than one per recording.
 SHARD_BATCH_ROWS = 1000
+#: Takes per record batch: a take is ~75 kB (its file, its notes, its pedal per step), so 1000 of them
+#: would hold ~75 MB at once, twice over while regrouped; 100 keep a batch near 8 MB.
+TAKE_BATCH_ROWS = 100
 
 
-def _read_spools(spools: list[str]) -> Iterator[tuple[str, pa.Table]]:
-    """Windows aligned earlier in this build, in recording order, regrouped into batches of
-    ``SHARD_BATCH_ROWS`` windows (one small batch per recording would slow every reader)."""
+def _read_spools(spools: list[str], batch_rows: int) -> Iterator[tuple[str, pa.Table]]:
+    """Rows aligned earlier in this build, in recording order, regrouped into batches of
+    ``batch_rows`` (one small batch per recording would slow every reader)."""
     pending: list[pa.RecordBatch] = []
     rows = 0
     for spool in spools:
@@ -124,10 +123,10 @@ def _read_spools(spools: list[str]) -> Iterator[tuple[str, pa.Table]]:
         for batch in iter_batches(Path(spool)):
             pending.append(batch)
             rows += batch.num_rows
-            if rows >= SHARD_BATCH_ROWS:
+            if rows >= batch_rows:
                 table = pa.Table.from_batches(pending).combine_chunks()
-                yield f"{spool}:{rows}", table.slice(0, SHARD_BATCH_ROWS)
-                rest = table.slice(SHARD_BATCH_ROWS)
+                yield f"{spool}:{rows}", table.slice(0, batch_rows)
+                rest = table.slice(batch_rows)
                 pending, rows = rest.to_batches(), rest.num_rows
     if rows:
         yield "end", pa.Table.from_batches(pending).combine_chunks()

@@ -219,20 +219,26 @@ class TakesStats:
 
 
 def takes_stats(folder: Path) -> list[TakesStats]:
-    """Per takes config and split, read from the takes shards (without their MIDI bytes)."""
-    from piano_metronome.outputs.layout import read_table
-    from piano_metronome.outputs.takes import WINDOW_SOURCE_COLUMNS, window_counts
+    """Per takes config and split, read from the takes shards a record batch at a time (flat memory:
+    a take with its file and notes is ~75 kB, 100× the corpus's takes are gigabytes)."""
+    from piano_metronome.outputs.layout import iter_batches
+    from piano_metronome.outputs.takes import window_counts
 
     rows = []
     for config, splits in window_shards(folder, kind="takes").items():
         for split, shards in splits.items():
-            table = pa.concat_tables([read_table(p, [*WINDOW_SOURCE_COLUMNS, "duration_s"]) for p in shards])
-            rows.append(TakesStats(
-                config=config, split=split, takes=table.num_rows,
-                notes=int(pa.compute.sum(pa.compute.list_value_length(table["note_step"])).as_py() or 0),
-                hours=float(pa.compute.sum(table["duration_s"]).as_py() or 0.0) / 3600.0,
-                windows_at=window_counts(table, RECUT_STEPS),
-            ))
+            takes = notes = 0
+            seconds = 0.0
+            windows_at = dict.fromkeys(RECUT_STEPS, 0)
+            for batch in (b for shard in shards for b in iter_batches(shard)):
+                table = pa.Table.from_batches([batch]).select(["note_step", "total_steps", "duration_s"])
+                takes += table.num_rows
+                notes += int(pa.compute.sum(pa.compute.list_value_length(table["note_step"])).as_py() or 0)
+                seconds += float(pa.compute.sum(table["duration_s"]).as_py() or 0.0)
+                for steps, count in window_counts(table, RECUT_STEPS).items():
+                    windows_at[steps] += count
+            rows.append(TakesStats(config=config, split=split, takes=takes, notes=notes, hours=seconds / 3600.0,
+                                   windows_at=windows_at))
     return rows
 
 

@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 
 from piano_metronome.notes import Notes
 from piano_metronome.outputs.tables import Take, take_windows, window_schema
-from piano_metronome.processing.align import AlignOptions, window_frame
+from piano_metronome.processing.align import AlignOptions, window_frame, window_starts
 from piano_metronome.processing.grid import Grid
 
 #: The ``takes`` columns a window is made from (the MIDI bytes and played times are not needed).
@@ -82,10 +82,14 @@ def windows_from_takes(takes: Any, window_steps: int = 64, hop_steps: int | None
 
 
 def window_counts(takes: Any, lengths: tuple[int, ...]) -> dict[int, int]:
-    """How many windows :func:`windows_from_takes` would cut at each length, without building them."""
-    counts = dict.fromkeys(lengths, 0)
+    """How many windows :func:`windows_from_takes` would cut at each length, without building them:
+    only their starts, which depend on the notes' steps and the take's length alone."""
+    table = _as_table(takes, ("note_step", "total_steps")).combine_chunks()
+    steps = np.asarray(pc.list_flatten(table["note_step"]).to_numpy(zero_copy_only=False), np.int64)
+    ends = np.concatenate([[0], np.cumsum(pc.list_value_length(table["note_step"]).to_numpy())]).astype(np.int64)
     options = {n: AlignOptions(window_steps=n) for n in lengths}
-    for t in iter_takes(takes):
+    counts = dict.fromkeys(lengths, 0)
+    for i, total_steps in enumerate(table["total_steps"].to_pylist()):
         for n in lengths:
-            counts[n] += len(window_frame(t.grid, t.notes.step, t.total_steps, t.steps_per_beat, options[n]).starts)
+            counts[n] += len(window_starts(steps[ends[i]:ends[i + 1]], int(total_steps), options[n])[0])
     return counts

@@ -1,26 +1,24 @@
-"""Align recordings in forked worker processes, one group of subsets each, with no pickle.
+"""Align recordings in forked worker processes, one group of (subset, split) parts each, with no pickle.
 
 While workers align, the parent imports what writing the dataset needs (``datasets`` alone
 takes about as long to import as the whole corpus takes to align). Each worker writes its
-windows to its own spool files (spools are per subset and split, and a subset never spans
-two workers) and its reports as JSON; the parent reads them back. A worker
+windows to its own spool files (spools are per subset and split, and a part never spans
+two workers) and its results to its own report log (:mod:`report_log`), which the parent reads
+back once the worker is done. A worker
 that fails or hangs is killed and its recordings are aligned again in the parent, so a worker
 problem can slow a build down but never change what it writes.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from piano_metronome.inputs.manifest import ManifestRow
-from piano_metronome.processing.align import AlignmentReport
 from piano_metronome.processing.recording import RecordingResult
 
 
@@ -43,50 +41,49 @@ def can_fork() -> bool:
 
 
 def partition(rows: list[ManifestRow], jobs: int) -> list[list[ManifestRow]]:
-    """Split rows into at most ``jobs`` groups of whole subsets, balanced by bytes to parse.
+    """Split rows into at most ``jobs`` groups of whole (subset, split) parts, balanced by bytes to parse.
 
+    A spool file holds one subset and split, so a part never spans two workers; parts finer than
+    whole subsets let two workers share the corpus almost evenly (d1 against d2 alone is 41 : 59).
     Order inside each group is kept (spools must be written in recording order).
     """
-    by_subset: dict[str, list[ManifestRow]] = {}
+    parts: dict[tuple[str, str], list[ManifestRow]] = {}
     for row in rows:
-        by_subset.setdefault(row.subset, []).append(row)
+        parts.setdefault((row.subset, row.split), []).append(row)
     groups: list[list[ManifestRow]] = [[] for _ in range(max(1, jobs))]
     loads = [0] * len(groups)
-    for subset in sorted(by_subset, key=lambda s: -sum(r.size for r in by_subset[s])):
+    for key in sorted(parts, key=lambda k: (-sum(r.size for r in parts[k]), k)):
         lightest = loads.index(min(loads))
-        groups[lightest].extend(by_subset[subset])
-        loads[lightest] += sum(r.size for r in by_subset[subset])
-    return [g for g in groups if g]
+        groups[lightest].extend(parts[key])
+        loads[lightest] += sum(r.size for r in parts[key])
+    order = {row.recording_id: i for i, row in enumerate(rows)}
+    return [sorted(g, key=lambda r: order[r.recording_id]) for g in groups if g]
 
 
-def result_to_json(result: RecordingResult) -> dict[str, Any]:
-    """A result as plain JSON values (the aligned performance is not sent: it lives in the spools)."""
-    return {"row": asdict(result.row), "report": asdict(result.report),
-            "input_warnings": list(result.input_warnings), "input_warning_kinds": list(result.input_warning_kinds)}
+#: What a worker runs: align ``rows``, tell the callback of each result, write every result to the log at the path.
+AlignGroup = Callable[[list[ManifestRow], Callable[[RecordingResult], None], Path], None]
 
 
-def result_from_json(data: dict[str, Any]) -> RecordingResult:
-    """Inverse of :func:`result_to_json`."""
-    return RecordingResult(ManifestRow(**data["row"]), None, AlignmentReport(**data["report"]),
-                           tuple(data["input_warnings"]), tuple(data["input_warning_kinds"]))
-
-
-def start(rows: list[ManifestRow], run: Callable[..., list[RecordingResult]], report_path: Path) -> Worker:
-    """Fork a child that runs ``run(rows, progress)`` and writes the results as JSON, then exits."""
+def start(rows: list[ManifestRow], run: AlignGroup, report_path: Path) -> Worker:
+    """Fork a child that runs ``run(rows, progress, report_path)``, then exits."""
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: never return into the caller's code
         code = 1
         try:
             os.close(read_fd)
-            results = run(rows, lambda _result: os.write(write_fd, b"."))
-            report_path.write_text(json.dumps([result_to_json(r) for r in results]), encoding="utf-8")
+            run(rows, lambda _result: _tick(write_fd), report_path)
             code = 0
         finally:
             os._exit(code)
     os.close(write_fd)
     os.set_blocking(read_fd, False)
     return Worker(pid, rows, report_path, read_fd)
+
+
+def _tick(fd: int) -> None:
+    """One byte to the parent: one more recording done."""
+    os.write(fd, b".")
 
 
 def _progress(worker: Worker) -> int:
@@ -98,8 +95,8 @@ def _progress(worker: Worker) -> int:
 
 
 def collect(worker: Worker, timeout_s: float,
-            on_progress: Callable[[int], None] | None = None) -> list[RecordingResult] | None:
-    """The worker's results, or None if it failed or outlived ``timeout_s`` (it is then killed)."""
+            on_progress: Callable[[int], None] | None = None) -> Path | None:
+    """The worker's report log, or None if it failed or outlived ``timeout_s`` (it is then killed)."""
     deadline = time.monotonic() + timeout_s
     try:
         while True:
@@ -117,9 +114,6 @@ def collect(worker: Worker, timeout_s: float,
             on_progress(_progress(worker))  # what it wrote between the last read and its exit
     finally:
         os.close(worker.progress_fd)
-    if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
+    if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and worker.report_path.is_file()):
         return None
-    try:
-        return [result_from_json(d) for d in json.loads(worker.report_path.read_text(encoding="utf-8"))]
-    except (OSError, ValueError, TypeError):
-        return None
+    return worker.report_path

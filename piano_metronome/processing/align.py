@@ -31,6 +31,7 @@ from piano_metronome.processing.grid import (
     GridError,
     candidate_grids,
     concentration,
+    fast_median,
     refine_label,
     score_candidates,
 )
@@ -184,7 +185,7 @@ def window_frame(grid: Grid, note_steps: np.ndarray, total_steps: int, steps_per
                  options: AlignOptions) -> WindowFrame:
     """The windows of a take on its grid: the build cuts its windows with it, and so does re-cutting
     stored takes into windows of another length (the same numbers, so the same bytes)."""
-    starts, empty = _windows(note_steps, total_steps, options)
+    starts, empty = window_starts(note_steps, total_steps, options)
     bounds = grid.beats_to_seconds(np.stack([starts, starts + options.window_steps]) / steps_per_beat)
     bpm = 60.0 * options.window_steps / steps_per_beat / np.diff(bounds, axis=0)[0]
     return WindowFrame(starts, bounds[0], bpm.astype(np.float32), empty)
@@ -379,19 +380,6 @@ def _note_conflicts(ranked: list[Candidate], options: AlignOptions, report: Alig
             )
 
 
-def _median(values: np.ndarray) -> float:
-    """Median by one partial sort: ``np.median``'s checks cost more than the work on small arrays,
-    and alignment takes a few thousand medians per corpus build."""
-    n = len(values)
-    if n == 0:
-        return float("nan")
-    k = n // 2
-    if n % 2:
-        return float(np.partition(values, k)[k])
-    part = np.partition(values, (k - 1, k))
-    return float(0.5 * (part[k - 1] + part[k]))
-
-
 def _check_bpm_label(report: AlignmentReport, options: AlignOptions) -> None:
     """Flag a BPM label that the notes contradict, with the BPM fitted from the notes."""
     labelled, fitted = report.bpm_labelled, report.bpm_fitted
@@ -408,7 +396,7 @@ def _robust_line(x: np.ndarray, y: np.ndarray, iterations: int = 3) -> tuple[flo
     Closed-form least squares: this runs a few thousand times per corpus build.
     """
     keep = np.ones(len(x), bool)
-    a, b, se = _median(y), 1.0, np.inf
+    a, b, se = fast_median(y), 1.0, np.inf
     for _ in range(iterations):
         xk, yk = x[keep], y[keep]
         if len(xk) < 3:
@@ -421,7 +409,7 @@ def _robust_line(x: np.ndarray, y: np.ndarray, iterations: int = 3) -> tuple[flo
         a = float(yk.mean() - b * xk.mean())
         res = y - (a + b * x)
         se = float(np.sqrt(float(res[keep] @ res[keep]) / (len(xk) - 2) / sxx)) if len(xk) > 2 else np.inf
-        inliers = np.abs(res) < 3 * 1.4826 * _median(np.abs(res)) + 1e-9
+        inliers = np.abs(res) < 3 * 1.4826 * fast_median(np.abs(res)) + 1e-9
         if np.array_equal(inliers, keep):
             break
         keep = inliers
@@ -506,9 +494,9 @@ def _latency(grid: Grid, onsets: np.ndarray, steps_per_beat: int, options: Align
     latency_steps = phase
     for _ in range(3):
         residual = steps_f - latency_steps - np.floor(steps_f - latency_steps + 0.5)
-        latency_steps += _median(residual)
+        latency_steps += fast_median(residual)
     # back to seconds at the local step length around the median onset
-    mid = _median(onsets)
+    mid = fast_median(onsets)
     step_s = float(np.diff(grid.beats_to_seconds(grid.seconds_to_beats(np.array([mid])) + [0, 1]))[0])
     return latency_steps * step_s / steps_per_beat
 
@@ -648,7 +636,7 @@ def _pedal_per_step(performance: Performance, grid: Grid, latency_s: float, step
     return values
 
 
-def _windows(step: np.ndarray, total_steps: int, options: AlignOptions) -> tuple[np.ndarray, int]:
+def window_starts(step: np.ndarray, total_steps: int, options: AlignOptions) -> tuple[np.ndarray, int]:
     """Bar-aligned window starts every ``hop`` steps; windows without notes are skipped (counted).
 
     The trailing partial window is kept: its steps past the end are the genuine silence after
@@ -678,7 +666,7 @@ def _timing_stats(report: AlignmentReport, notes: Notes, grid: Grid, steps_per_b
         return
     step_ms = 60000.0 / grid.median_bpm() / steps_per_beat
     off = notes.offset.astype(np.float64)
-    report.timing_sd_ms = round(1.4826 * _median(np.abs(off - _median(off))) * step_ms, 3)
+    report.timing_sd_ms = round(1.4826 * fast_median(np.abs(off - fast_median(off))) * step_ms, 3)
     report.mean_abs_offset = round(float(np.abs(off).mean()), 5)
     report.share_beyond_035 = round(float((np.abs(off) > 0.35).mean()), 5)
 
