@@ -88,7 +88,9 @@ def data():
 
 
 def _tiny(epochs: int = 4, **train) -> tuple[ModelConfig, TrainConfig]:
-    """A tiny model and a short, fast schedule."""
+    """A tiny model and a short, fast schedule (the plateau schedule: the cosine one follows the
+    clock, so only the plateau one repeats bit for bit)."""
+    train.setdefault("schedule", "plateau")
     tcfg = TrainConfig(epochs=epochs, batch_size=8, lr=1e-2, threads=1, patience=50, **train)
     return ModelConfig(**TINY), tcfg
 
@@ -116,6 +118,30 @@ def test_training_lowers_the_loss_and_is_seeded(data):
     model_b, _ = train(mcfg, tcfg, w, val, log=lambda _: None, progress=False)
     for name, tensor in model_a.state_dict().items():
         assert torch.equal(tensor, model_b.state_dict()[name]), name
+
+
+def test_training_decodes_both_paths(data):
+    """In training every window is decoded from z ~ q AND from the prior's mean, and the honest
+    path's error reaches the prior (it is trained for the prediction that is evaluated)."""
+    w, _ = data
+    model = HumanizerVAE(ModelConfig(**TINY)).train()
+    batch = make_batch(w, np.arange(4))
+    losses = model.loss(batch, model(batch))
+    assert {"velocity_mse", "velocity_mse_honest", "offset_mae_honest", "kl"} <= set(losses)
+    losses["velocity_mse_honest"].backward()
+    assert model.prior[0].weight.grad is not None and model.prior[0].weight.grad.abs().sum() > 0
+    grad = model.encoder[0].weight.grad  # the honest path never reads the performance
+    assert grad is None or not grad.any()
+
+
+def test_cosine_schedule_spans_the_time_budget():
+    """The cosine learning rate starts at lr, ends at lr_min when the budget is spent, and falls between."""
+    from piano_metronome.model.train import cosine_lr
+
+    tcfg = TrainConfig(lr=2e-3, lr_min=5e-5, max_minutes=10.0)
+    rates = [cosine_lr(tcfg, s) for s in (0.0, 150.0, 300.0, 450.0, 600.0, 900.0)]
+    assert rates[0] == pytest.approx(2e-3) and rates[-2] == rates[-1] == pytest.approx(5e-5)
+    assert all(a > b for a, b in zip(rates[:-2], rates[1:-1], strict=True))
 
 
 def test_checkpoint_round_trips_without_pickle(data, tmp_path: Path):

@@ -1,4 +1,9 @@
-"""Training: seeded mini-batch AdamW, an EMA of the weights, a learning rate halved on plateaus, early stopping.
+"""Training: seeded mini-batch AdamW, an EMA of the weights, a learning-rate schedule, early stopping.
+
+The schedule is either cosine over the run's wall-time budget (the runs are compute-bound: the
+best epoch is near the last, so the step size should shrink as the budget runs out, whatever the
+machine's load; the learning rate then follows the clock, so such a run does not repeat bit for
+bit) or halving on plateaus of the validation loss (repeats bit for bit when the budget is not hit).
 
 The validation loss that drives both the schedule and early stopping is the honest one:
 the decoder with z = the prior's mean, the encoder never seeing the validation performance
@@ -10,6 +15,7 @@ less noisy from epoch to epoch than the raw weights. The best averaged weights a
 from __future__ import annotations
 
 import copy
+import math
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -112,7 +118,9 @@ def validation_loss(model: HumanizerVAE, w: Windows) -> dict[str, float]:
 
 
 def check_select_on(mcfg: ModelConfig, tcfg: TrainConfig) -> None:
-    """Refuse, before any training, a ``select_on`` this model cannot be selected on."""
+    """Refuse, before any training, a ``select_on`` this model cannot be selected on, or an unknown schedule."""
+    if tcfg.schedule not in ("plateau", "cosine"):
+        raise ValueError(f"schedule={tcfg.schedule!r}: use 'plateau' or 'cosine'")
     if tcfg.select_on not in ("honest", "teacher_forced"):
         raise ValueError(f"select_on={tcfg.select_on!r}: use 'honest' or 'teacher_forced'")
     if tcfg.select_on == "teacher_forced" and not mcfg.ar_hidden:
@@ -128,6 +136,12 @@ def _forced(va: dict[str, float]) -> str:
     """The teacher-forced velocity MSE for the epoch log line, when the model has one."""
     tf = va.get("velocity_mse_teacher_forced")
     return "" if tf is None else f" (teacher-forced {tf:.5f})"
+
+
+def _honest(tr: dict[str, float]) -> str:
+    """The training honest path's velocity MSE for the epoch log line, when it is trained."""
+    v = tr.get("velocity_mse_honest")
+    return "" if v is None else f", honest {v:.5f}"
 
 
 class EMA:
@@ -159,8 +173,16 @@ class History:
     seconds: float = 0.0
 
 
+def cosine_lr(tcfg: TrainConfig, elapsed_s: float) -> float:
+    """The learning rate after ``elapsed_s`` seconds of a run whose schedule is ``cosine``: from
+    ``lr`` down to ``lr_min`` over the time budget. The runs are compute-bound (the best epoch is
+    the last), so the step size should shrink as the budget runs out, whatever the machine's load."""
+    frac = min(1.0, elapsed_s / (60.0 * tcfg.max_minutes))
+    return tcfg.lr_min + (tcfg.lr - tcfg.lr_min) * 0.5 * (1.0 + math.cos(math.pi * frac))
+
+
 def _train_epoch(model, ema: EMA, opt, w: Windows, tcfg: TrainConfig, rng, progress: bool,
-                 epoch: int) -> dict[str, float]:
+                 epoch: int, start: float) -> dict[str, float]:
     """One pass over the training windows; returns the mean of each loss term."""
     from tqdm.auto import tqdm
 
@@ -170,6 +192,9 @@ def _train_epoch(model, ema: EMA, opt, w: Windows, tcfg: TrainConfig, rng, progr
     batches = batch_indices(len(w), tcfg.batch_size, rng, np.diff(w.note_start))
     bar = tqdm(batches, total=n_batches, desc=f"epoch {epoch}", leave=False, disable=not progress, unit="batch")
     for idx in bar:
+        if tcfg.schedule == "cosine":
+            for group in opt.param_groups:
+                group["lr"] = cosine_lr(tcfg, time.monotonic() - start)
         shift = transposition(w, idx, tcfg.transpose, rng) if tcfg.transpose else None
         batch = batch_for(w, idx, model.cfg, shift)
         losses = model.loss(batch, model(batch, z_mode="sample"))
@@ -197,10 +222,11 @@ def train(mcfg: ModelConfig, tcfg: TrainConfig, train_w: Windows, val_w: Windows
     hist, best_state, start = History(), None, time.monotonic()
     for epoch in range(1, tcfg.epochs + 1):
         t0 = time.monotonic()
-        tr = _train_epoch(model, ema, opt, train_w, tcfg, rng, progress, epoch)
+        tr = _train_epoch(model, ema, opt, train_w, tcfg, rng, progress, epoch, start)
         va = validation_loss(ema.model, val_w)
         selected = selection_loss(va, tcfg)
-        sched.step(selected)
+        if tcfg.schedule != "cosine":
+            sched.step(selected)
         row = {"epoch": epoch, **{f"train_{k}": v for k, v in tr.items()},
                **{f"val_{k}": v for k, v in va.items()},
                "lr": opt.param_groups[0]["lr"], "seconds": time.monotonic() - t0}
@@ -209,7 +235,7 @@ def train(mcfg: ModelConfig, tcfg: TrainConfig, train_w: Windows, val_w: Windows
         if better:
             hist.best_loss, hist.best_epoch = selected, epoch
             best_state = {k: v.detach().clone() for k, v in ema.model.state_dict().items()}
-        log(f"epoch {epoch:3d}  train loss {tr['loss']:.5f} (vel {tr['velocity_mse']:.5f}, "
+        log(f"epoch {epoch:3d}  train loss {tr['loss']:.5f} (vel {tr['velocity_mse']:.5f}{_honest(tr)}, "
             f"off {100 * tr['offset_mae']:.2f} ms, kl {tr['kl']:.1f})  "
             f"val vel MSE {va['velocity_mse']:.5f}{_forced(va)}  val timing MAE {100 * va['offset_mae']:.2f} ms  "
             f"lr {row['lr']:.1e}  {row['seconds']:.0f}s{'  *best' if better else ''}")

@@ -6,27 +6,33 @@ GrooVAE's "humanize" setting, for 88 keys instead of 9 drums, with the notes as 
              the window's score context]) + an embedding of its step in the window
     prior  : p(z | score)       = mean over the window's tokens -> MLP -> (mu, log-variance)
     encoder: q(z | performance) = mean over tokens of MLP([token, velocity, offset]) -> (mu, log-var)
-    decoder: tokens + Linear(z) -> a transformer over the window's notes (each note attends to
-             every other: the melody above it, the chord it belongs to, the bar before)
-    ar     : forward LSTM over the notes on [decoder state, previous note's TRUE velocity or 0,
-             a flag saying which]
-    head   : MLP([decoder state, ar state, z]) -> velocity in (0, 1), offset in (-0.5, 0.5) steps
+    states : a transformer over the window's note tokens (each note attends to every other: the
+             melody above it, the chord it belongs to, the bar before), from the score alone
+    ar     : forward LSTM over the notes on [state, previous note's TRUE velocity or 0, a flag]
+    head   : MLP([state, ar state, z]) -> velocity in (0, 1), offset in (-0.5, 0.5) steps
 
-The encoder and prior average over the notes, so z is naturally "how this window was played"
-(its loudness, its push or drag) rather than a per-note code: the lookup of a window's true
-mean velocity alone takes d1 from 0.0112 to 0.0101, so a latent that carries it is worth having.
+The encoder and prior average over the notes, so z is "how this window was played" (its
+loudness, its push or drag) rather than a per-note code. z joins only at the head: the
+transformer's states are the score's alone, so they are computed once per window and both
+training paths below share them (the second path costs only the ar layer and the head).
 
-Training minimises velocity MSE (the metric) plus the offset's absolute error in ms (the timing
-metric is a mean absolute error, whose best point prediction is the median, not the mean) plus
-beta * max(KL(q || p) - free bits, 0) spread over the window's notes. The honest prediction
-decodes z = the prior's mean: the encoder never sees the performance it is asked to predict,
-and a share of the training windows (``prior_dropout``) is decoded that way so the decoder is
-trained for it. Sampling z from p(z | score) gives different performances of one score.
+Training decodes every window twice and adds both reconstructions:
+
+- the posterior path, z ~ q(z | performance), previous velocity hidden: z is its only route to
+  how the window was played, so the latent is used (KL ~5 nats a window, not ~1);
+- the honest path, z = mean of p(z | score), previous velocity shown for ``1 - ar_hide`` of the
+  windows: exactly the prediction that is evaluated, optimised directly, so a latent that carries
+  the window's dynamics costs the score-only prediction nothing;
+
+plus beta * max(KL(q || p) - free bits, 0) spread over the window's notes. Each reconstruction is
+velocity MSE (the metric) plus the offset's absolute error in ms (the timing metric is a mean
+absolute error, whose best point prediction is the median). Sampling z from p(z | score) gives
+different performances of one score.
 
 Teacher forcing: the corpus author's published velocity MSEs come from a note-sequence LSTM
 given the previous note's TRUE velocity (a one-step-ahead prediction, not a humanization). The
 ``ar`` layer can be given that input, forward in (step, key) order only, so a note never sees its
-own velocity; ``ar_hide`` of the training windows hide it, the honest prediction always does.
+own velocity; the honest prediction never is.
 """
 
 from __future__ import annotations
@@ -100,7 +106,6 @@ class HumanizerVAE(nn.Module):
         self.prior = _mlp(d + CONTEXT_DIM, d, 2 * cfg.latent)
         self.encoder = _mlp(d + 2, d, d)
         self.to_posterior = nn.Linear(d + CONTEXT_DIM, 2 * cfg.latent)
-        self.from_z = nn.Linear(cfg.latent, d)
         self.blocks = nn.ModuleList(Block(d, cfg.heads, cfg.dropout) for _ in range(cfg.layers))
         self.norm = nn.LayerNorm(d)
         self.ar = nn.LSTM(d + 2, cfg.ar_hidden, batch_first=True) if cfg.ar_hidden else None
@@ -139,16 +144,32 @@ class HumanizerVAE(nn.Module):
         velocity (teacher forcing); None hides it everywhere, the honest prediction.
         """
         tokens = self.tokens(batch) if tokens is None else tokens
-        x = tokens + self.from_z(z)[batch.batch_index]
-        h, pad = _padded(x, batch.batch_index, batch.windows)
+        return self.readouts(batch, self.states(batch, tokens), [(z, shown)])[0]
+
+    def states(self, batch: Batch, tokens: torch.Tensor) -> torch.Tensor:
+        """The transformer's state of every note, from the score alone (z is not in it, so one
+        pass serves every z a window is decoded with)."""
+        h, pad = _padded(tokens, batch.batch_index, batch.windows)
         for block in self.blocks:
             h = block(h, ~pad[:, None, None, :])
-        h = self.norm(h)[~pad]
+        return self.norm(h)[~pad]
+
+    def readouts(self, batch: Batch, h: torch.Tensor,
+                 paths: list[tuple[torch.Tensor, torch.Tensor | None]]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Velocity and offset per note for each (z, shown) of ``paths``, from the note states,
+        the ar layer and z. The paths' windows are stacked, so the ar LSTM's note-by-note loop
+        (most of its cost) runs once for all of them."""
+        n = len(paths)
+        rows = [h] * n
         if self.ar is not None:
-            seq, _ = _padded(self._previous(batch, h, shown), batch.batch_index, batch.windows)
-            h = torch.cat([h, self.ar(seq)[0][~pad]], dim=-1)
-        out = self.head(torch.cat([h, z[batch.batch_index]], dim=-1))  # z again, close to the output
-        return torch.sigmoid(out[:, 0]), 0.5 * torch.tanh(out[:, 1])
+            seqs, pad = [], None
+            for _, shown in paths:
+                seq, pad = _padded(self._previous(batch, h, shown), batch.batch_index, batch.windows)
+                seqs.append(seq)
+            assert pad is not None
+            rows = [torch.cat([h, s[~pad]], dim=-1) for s in self.ar(torch.cat(seqs))[0].chunk(n)]
+        x = torch.cat([torch.cat([r, z[batch.batch_index]], dim=-1) for r, (z, _) in zip(rows, paths, strict=True)])
+        return [(torch.sigmoid(o[:, 0]), 0.5 * torch.tanh(o[:, 1])) for o in self.head(x).chunk(n)]
 
     @staticmethod
     def _previous(batch: Batch, x: torch.Tensor, shown: torch.Tensor | None) -> torch.Tensor:
@@ -165,46 +186,57 @@ class HumanizerVAE(nn.Module):
         """Run the VAE. ``z_mode``: ``sample`` (training: z ~ q), ``posterior`` (mean of q: a
         diagnostic that reads the target), ``prior`` (mean of p(z | score): the honest prediction).
 
-        In training, ``prior_dropout`` of the windows are decoded from the prior's mean (the honest
-        mode) and ``1 - ar_hide`` of those are teacher-forced; the others decode z ~ q with the
-        previous velocity hidden, so z is their only route to how the window was played (were
-        they shown it too, the true previous velocity would carry the window's loudness and z
-        would go unused). Outside training, teacher forcing only when ``teacher_forced`` is asked
-        for (a labelled diagnostic, never the honest prediction).
+        In training every window is decoded on both paths (see the module docstring): the
+        posterior one with the previous velocity hidden, the honest one shown it for
+        ``1 - ar_hide`` of the windows. Outside training, teacher forcing only when
+        ``teacher_forced`` is asked for (a labelled diagnostic, never the honest prediction).
         """
         tokens = self.tokens(batch)
         prior_mu, prior_logvar = self.prior_params(batch, tokens)
-        shown: torch.Tensor | None = None
         if z_mode == "prior":
             mu, logvar, z = prior_mu, prior_logvar, prior_mu
         else:
             mu, logvar = self.encode(batch, tokens)
             z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if z_mode == "sample" else mu
-        if self.training:  # three kinds of window: posterior z; prior mean, hidden; prior mean, shown
-            honest = torch.rand(batch.windows) < self.cfg.prior_dropout
-            z = torch.where(honest[:, None], prior_mu, z)
-            shown = honest & (torch.rand(batch.windows) >= self.cfg.ar_hide)
-        elif teacher_forced:
-            shown = torch.ones(batch.windows, dtype=torch.bool)
-        velocity, offset = self.decode(batch, z, tokens, shown)
-        return {"velocity": velocity, "offset": offset, "mu": mu, "logvar": logvar,
-                "prior_mu": prior_mu, "prior_logvar": prior_logvar}
+        out = {"mu": mu, "logvar": logvar, "prior_mu": prior_mu, "prior_logvar": prior_logvar}
+        h = self.states(batch, tokens)
+        if self.training:
+            shown = torch.rand(batch.windows) >= self.cfg.ar_hide
+            honest, posterior = self.readouts(batch, h, [(prior_mu, shown), (z, None)])
+            (out["velocity_honest"], out["offset_honest"]), (out["velocity"], out["offset"]) = honest, posterior
+        else:
+            forced = torch.ones(batch.windows, dtype=torch.bool) if teacher_forced else None
+            out["velocity"], out["offset"] = self.readouts(batch, h, [(z, forced)])[0]
+        return out
 
     def loss(self, batch: Batch, out: Out) -> Out:
-        """Velocity MSE + offset_weight · |offset error| in units of 100 ms + beta · max(KL − free bits, 0).
+        """Reconstruction of the posterior path + ``honest_weight`` · that of the honest path +
+        beta · max(KL − free bits, 0); each reconstruction is velocity MSE + offset_weight ·
+        |offset error| in units of 100 ms.
 
         The KL (q against the score's prior, per window) is spread over the batch's notes, since
-        the reconstruction terms are per note: otherwise a nat of KL would cost as much as a
-        whole window's reconstruction and the posterior would collapse onto the prior.
+        the reconstruction terms are per note. With beta = 0.02 that is the Gaussian likelihood's
+        own scale (velocity noise of SD 0.1 makes a squared error worth 1 / 0.02 nats), so a nat
+        of KL costs what it would in a true ELBO; the free bits keep a few nats of it free.
         """
-        v_mse = nn.functional.mse_loss(out["velocity"], batch.velocity)
-        o_mae = ((out["offset"] - batch.offset).abs() * batch.ms_per_step).mean() / 100.0
+        v_mse, o_mae = self._recon(batch, out["velocity"], out["offset"])
         kl = kl_per_window(out).mean()
         free_nats = self.cfg.free_bits * math.log(2.0)
         per_note = batch.windows / max(len(batch.velocity), 1)
         kl_term = self.cfg.beta * torch.clamp(kl - free_nats, min=0.0) * per_note
         total = v_mse + self.cfg.offset_weight * o_mae + kl_term
-        return {"loss": total, "velocity_mse": v_mse, "offset_mae": o_mae, "kl": kl}
+        losses = {"velocity_mse": v_mse, "offset_mae": o_mae, "kl": kl}
+        if "velocity_honest" in out:
+            hv, ho = self._recon(batch, out["velocity_honest"], out["offset_honest"])
+            total = total + self.cfg.honest_weight * (hv + self.cfg.offset_weight * ho)
+            losses.update(velocity_mse_honest=hv, offset_mae_honest=ho)
+        return {"loss": total, **losses}
+
+    @staticmethod
+    def _recon(batch: Batch, velocity: torch.Tensor, offset: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Velocity MSE (the metric) and offset MAE in units of 100 ms (the timing metric is an MAE)."""
+        v_mse = nn.functional.mse_loss(velocity, batch.velocity)
+        return v_mse, ((offset - batch.offset).abs() * batch.ms_per_step).mean() / 100.0
 
 
 def kl_per_window(out: Out) -> torch.Tensor:
