@@ -202,7 +202,7 @@ def write_recordings(logs: list[Path], out: Path) -> int:
             if len(batch) == RECORDING_BATCH_ROWS:
                 writer.write_table(recordings_table(batch))
                 written, batch = written + len(batch), []
-        if batch or not written:
+        if batch:
             writer.write_table(recordings_table(batch))
             written += len(batch)
     return written
