@@ -57,6 +57,10 @@ def test_report_logs_read_back_by_recording_id(tmp_path):
 
 @pytest.mark.skipif(not workers.can_fork(), reason="fork is POSIX-only")
 def test_worker_results_and_failure(tmp_path):
+    """Workers collected together: results, progress from every worker, a crash, a slow worker that keeps
+    finishing items (kept however long it runs) and a hung one (killed once it stalls)."""
+    import time
+
     def run(rows, progress, path):
         with ReportLog(path) as log:
             for row in rows:
@@ -65,25 +69,34 @@ def test_worker_results_and_failure(tmp_path):
                 if progress:
                     progress(result)
 
-    ticks: list[int] = []
-    log = workers.collect(workers.start(DEMO_ROWS, run, tmp_path / "ok.jsonl"), timeout_s=60, on_progress=ticks.append)
-    assert log is not None
-    expected = [process_row(r, [ROOT / "raw_midi"], AlignOptions()).report for r in DEMO_ROWS]
-    assert [r.report for r in read_log(log)] == expected
-    assert sum(ticks) == len(DEMO_ROWS)  # one progress byte per recording
-
     def crash(rows, progress, path):
         path.write_text("{}\n")  # a partial log must not be taken for a result
         raise RuntimeError("boom")
 
-    assert workers.collect(workers.start(DEMO_ROWS, crash, tmp_path / "bad.jsonl"), timeout_s=60) is None
+    def slow(items, progress, path):
+        for _ in items:
+            time.sleep(0.8)
+            progress()
+        path.write_text("done")
+
+    ticks: list[int] = []
+    started = time.monotonic()
+    ok, bad, patient = workers.collect([workers.start(DEMO_ROWS, run, tmp_path / "ok.jsonl"),
+                                        workers.start(DEMO_ROWS, crash, tmp_path / "bad.jsonl"),
+                                        workers.start([1, 2, 3, 4], slow, tmp_path / "slow.txt")],
+                                       stall_s=2.0, on_progress=ticks.append)
+    assert time.monotonic() - started > 3.0  # the slow worker ran past the stall limit, and was waited for
+    assert ok is not None and bad is None and patient == tmp_path / "slow.txt"
+    expected = [process_row(r, [ROOT / "raw_midi"], AlignOptions()).report for r in DEMO_ROWS]
+    assert [r.report for r in read_log(ok)] == expected
+    assert sum(ticks) == len(DEMO_ROWS) + 4  # one progress byte per item, from both working workers
 
     def hang(rows, progress, path):
-        import time
-
         time.sleep(60)
 
-    assert workers.collect(workers.start(DEMO_ROWS, hang, tmp_path / "hang.jsonl"), timeout_s=0.5) is None
+    started = time.monotonic()
+    assert workers.collect([workers.start(DEMO_ROWS, hang, tmp_path / "hang.jsonl")], stall_s=0.5) == [None]
+    assert time.monotonic() - started < 30
 
 
 @pytest.mark.corpus

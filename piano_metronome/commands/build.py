@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
 from piano_metronome.outputs.progress import BuildProgress
+from piano_metronome.outputs.workers import DEFAULT_JOBS
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -42,7 +42,7 @@ def build(
     config: list[str] = typer.Option(None, "--config", "-c", help="Config(s) to build: d1, d2, all, demo. "
                                      "Default: all four when the corpus is present, else demo."),
     corpus: Path = OPTION_CORPUS,
-    jobs: int = typer.Option(min(2, os.cpu_count() or 1), "--jobs", "-j", help="Worker processes aligning "
+    jobs: int = typer.Option(DEFAULT_JOBS, "--jobs", "-j", help="Worker processes aligning "
                              "recordings, whole (subset, split) parts each, while the main process prepares the writer "
                              "(1: align in the main process; default: 2, or 1 on a one-core machine)."),
     num_proc: int = typer.Option(None, "--num-proc", help="Processes for writing shards (datasets' num_proc)."),

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
 from piano_metronome.commands.common import OPTION_CORPUS, OPTION_RAW, console, fail, result_console
+from piano_metronome.outputs.workers import DEFAULT_JOBS
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -48,7 +48,7 @@ def certify(
     dataset: Path = typer.Argument(Path("dataset"), metavar="DIR", help="The built dataset folder to certify."),
     raw: Path | None = OPTION_RAW,
     corpus: Path | None = OPTION_CORPUS,
-    jobs: int = typer.Option(min(2, os.cpu_count() or 1), "--jobs", "-j", help="Worker processes running the "
+    jobs: int = typer.Option(DEFAULT_JOBS, "--jobs", "-j", help="Worker processes running the "
                              "tracker (1: in this process)."),
     as_json: bool = typer.Option(False, "--json", help="Print every take's certificate as JSON on stdout."),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 if any take's certificate disagrees."),

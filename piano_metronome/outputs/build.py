@@ -354,6 +354,11 @@ def _rows_for(raw: Path, subsets: tuple[str, ...], problems: list[ManifestProble
     return rows
 
 
+#: A worker that aligns no recording for this long is taken for hung (killed, its recordings aligned
+#: here); one recording takes well under a second, and the largest accepted one a few.
+WORKER_STALL_S = 600.0
+
+
 def align_all(rows: list[ManifestRow], sources: list[Path], options: AlignOptions, progress: BuildProgress,
               spool_dir: Path, jobs: int = 1, skip_broken: bool = False) -> RecordingsTally:
     """Align every recording, telling ``progress`` as they are done; the tally keeps counts and logs.
@@ -391,14 +396,14 @@ def align_all(rows: list[ManifestRow], sources: list[Path], options: AlignOption
 
             run(rows, done, logs / "all.jsonl")
             tally.logs.append(logs / "all.jsonl")
-        for number, child in enumerate(children):
-            if number == 0:
-                _import_writer()
-            log = workers.collect(child, timeout_s=600.0, on_progress=progress.advanced)
+        if children:
+            _import_writer()
+        for number, (child, log) in enumerate(zip(children, workers.collect(
+                children, stall_s=WORKER_STALL_S, on_progress=progress.advanced), strict=True)):
             if log is None:
                 progress.note("a worker process failed; aligning its recordings here")
                 log = logs / f"worker-{number}-again.jsonl"
-                run(child.rows, None, log)
+                run(child.items, None, log)
             for result in read_log(log):
                 count(result)
             tally.logs.append(log)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ import pyarrow as pa
 from piano_metronome.inputs.midi import Performance
 from piano_metronome.outputs.check_report import Report
 from piano_metronome.outputs.schema import RECORDINGS_CONFIG, RECORDINGS_SPLIT
+from piano_metronome.outputs.workers import DEFAULT_JOBS
 from piano_metronome.processing.certify import Certificate, certify_onsets
 from piano_metronome.processing.grid import Grid, beat_times_grid, constant_grid, tempo_map_grid
 
@@ -245,7 +245,9 @@ def certify_dataset(dataset: Path, sources: list[Path], jobs: int = 1,
 
     if progress:
         progress(0, len(rows))
-    if jobs <= 1 or not hasattr(os, "fork") or len(rows) < 2:
+    from piano_metronome.outputs import workers
+
+    if jobs <= 1 or not workers.can_fork() or len(rows) < 2:
         results = certify_rows(rows, sources, starts, advance)
     else:
         results = _in_workers(balance(rows, jobs), sources, starts, advance)
@@ -254,68 +256,26 @@ def certify_dataset(dataset: Path, sources: list[Path], jobs: int = 1,
 
 def _in_workers(groups: list[list[Row]], sources: list[Path], starts: Starts,
                 advance: Callable[[int], None]) -> list[Row]:
-    """Fork one worker per group; redo in this process any group whose worker failed."""
-    with tempfile.TemporaryDirectory(prefix="piano-metronome-certify-") as tmp:
-        workers = [_fork(group, sources, starts, Path(tmp) / f"worker-{i}.json") for i, group in enumerate(groups)]
-        results: list[Row] = []
-        failed: list[list[Row]] = []
-        pending = list(workers)
-        while pending:
-            for worker in list(pending):
-                advance(_drain(worker[2]))
-                pid, status = os.waitpid(worker[0], os.WNOHANG)
-                if not pid:
-                    continue
-                advance(_drain(worker[2]))
-                os.close(worker[2])
-                pending.remove(worker)
-                got = _read_results(worker[3]) if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 else None
-                if got is None:
-                    failed.append(worker[1])
-                else:
-                    results.extend(got)
-            if pending:
-                import time
+    """One forked worker per group (:mod:`~piano_metronome.outputs.workers`, as the build aligns);
+    any group whose worker failed is redone in this process, where its error, if any, names the file."""
+    from piano_metronome.outputs import workers
 
-                time.sleep(0.02)
-        for group in failed:  # the worker's own error, if any, is raised here with the file named
-            results.extend(certify_rows(group, sources, starts, lambda: advance(1)))
+    def run(rows: list[Row], done: Callable[..., None], report: Path) -> None:
+        report.write_text(json.dumps(certify_rows(rows, sources, starts, done)), encoding="utf-8")
+
+    with tempfile.TemporaryDirectory(prefix="piano-metronome-certify-") as tmp:
+        children = [workers.start(group, run, Path(tmp) / f"worker-{i}.json") for i, group in enumerate(groups)]
+        results: list[Row] = []
+        for child, report in zip(children, workers.collect(children, TRACKER_STALL_S, advance), strict=True):
+            if report is None:  # its takes were counted as the worker finished them: not again
+                results.extend(certify_rows(child.items, sources, starts, lambda: None))
+            else:
+                results.extend(json.loads(report.read_text(encoding="utf-8")))
     return results
 
 
-def _fork(rows: list[Row], sources: list[Path], starts: Starts, report: Path) -> tuple[int, list[Row], int, Path]:
-    """A child certifying ``rows``: one byte per take down a pipe, results as JSON in ``report``."""
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child never returns into the caller's code
-        code = 1
-        try:
-            os.close(read_fd)
-            out = certify_rows(rows, sources, starts, lambda: os.write(write_fd, b"."))
-            report.write_text(json.dumps(out), encoding="utf-8")
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(write_fd)
-    os.set_blocking(read_fd, False)
-    return pid, rows, read_fd, report
-
-
-def _drain(fd: int) -> int:
-    """Takes a worker finished since the last look."""
-    try:
-        return len(os.read(fd, 65536))
-    except BlockingIOError:
-        return 0
-
-
-def _read_results(path: Path) -> list[Row] | None:
-    """A worker's results, or None if it left none readable."""
-    try:
-        results: list[Row] = json.loads(path.read_text(encoding="utf-8"))
-        return results
-    except (OSError, ValueError):
-        return None
+#: A tracker worker that certifies no take for this long is taken for hung (killed, its takes redone here).
+TRACKER_STALL_S = 900.0
 
 
 def sources_for(raw: Path | None, corpus: Path | None) -> list[Path]:
@@ -635,7 +595,7 @@ def recertify(source: Path, rebuilt: Path, raw: Path | None, corpus: Path | None
     except VerifyExtraMissingError:
         raise CertifyError(f"{source} was certified ({_libraries_text(recorded.get('libraries'))}); rebuilding it "
                            f"certifies the rebuild too, which needs the verify extra: {VERIFY_EXTRA}") from None
-    write_certificates(rebuilt, certify_dataset(rebuilt, sources_for(raw, corpus), jobs=min(2, os.cpu_count() or 1)))
+    write_certificates(rebuilt, certify_dataset(rebuilt, sources_for(raw, corpus), jobs=DEFAULT_JOBS))
     if versions != recorded.get("libraries"):
         return [f"{source} was certified with {_libraries_text(recorded.get('libraries'))}, the rebuild with "
                 f"{_libraries_text(versions)}: cert_* differences may come from the libraries"]
@@ -664,7 +624,7 @@ def independent_check(report: Report, dataset: Path, raw: Path | None, corpus: P
     check = report.check("independent", "a beat tracker run now on the onsets alone agrees with each stored grid; "
                                         "stored certificates equal fresh ones")
     try:
-        takes = certify_dataset(dataset, sources_for(raw, corpus), min(2, os.cpu_count() or 1), progress)
+        takes = certify_dataset(dataset, sources_for(raw, corpus), DEFAULT_JOBS, progress)
     except (CertifyError, VerifyExtraMissingError) as exc:
         check.add(str(dataset), str(exc))
         return

@@ -17,20 +17,28 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from piano_metronome.inputs.manifest import ManifestRow
-from piano_metronome.processing.recording import RecordingResult
+if TYPE_CHECKING:  # kept light: commands read DEFAULT_JOBS while building their --help
+    from piano_metronome.inputs.manifest import ManifestRow
+
+#: What a worker runs: ``run(items, done, report_path)`` works through its items, calls ``done(...)`` after
+#: each (any arguments: the parent only counts the calls), and leaves its results at ``report_path``.
+WorkerRun = Callable[[list[Any], Callable[..., None], Path], None]
+
+#: Worker processes by default (the build's aligners, the certificates' tracker): work that is CPU-bound,
+#: so two where there are two cores or more, one on a one-core machine.
+DEFAULT_JOBS = min(2, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
 class Worker:
-    """A forked child aligning ``rows``; it leaves its reports in ``report_path``.
-
-    It writes one byte to ``progress_fd`` per recording done, so the parent can draw progress.
-    """
+    """A forked child working through ``items`` (recordings to align, takes to certify); it leaves its
+    results in ``report_path`` and writes one byte to ``progress_fd`` per item done, so the parent
+    can draw progress."""
 
     pid: int
-    rows: list[ManifestRow]
+    items: list[Any]
     report_path: Path
     progress_fd: int
 
@@ -60,60 +68,70 @@ def partition(rows: list[ManifestRow], jobs: int) -> list[list[ManifestRow]]:
     return [sorted(g, key=lambda r: order[r.recording_id]) for g in groups if g]
 
 
-#: What a worker runs: align ``rows``, tell the callback of each result, write every result to the log at the path.
-AlignGroup = Callable[[list[ManifestRow], Callable[[RecordingResult], None], Path], None]
-
-
-def start(rows: list[ManifestRow], run: AlignGroup, report_path: Path) -> Worker:
-    """Fork a child that runs ``run(rows, progress, report_path)``, then exits."""
+def start(items: list[Any], run: WorkerRun, report_path: Path) -> Worker:
+    """Fork a child that runs ``run(items, done, report_path)``, then exits (0 only if ``run`` returned)."""
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: never return into the caller's code
         code = 1
         try:
             os.close(read_fd)
-            run(rows, lambda _result: _tick(write_fd), report_path)
+            run(items, lambda *_: _tick(write_fd), report_path)
             code = 0
         finally:
             os._exit(code)
     os.close(write_fd)
     os.set_blocking(read_fd, False)
-    return Worker(pid, rows, report_path, read_fd)
+    return Worker(pid, items, report_path, read_fd)
 
 
 def _tick(fd: int) -> None:
-    """One byte to the parent: one more recording done."""
+    """One byte to the parent: one more item done."""
     os.write(fd, b".")
 
 
 def _progress(worker: Worker) -> int:
-    """Recordings the worker finished since the last call."""
+    """Items the worker finished since the last call."""
     try:
         return len(os.read(worker.progress_fd, 65536))
     except BlockingIOError:
         return 0
 
 
-def collect(worker: Worker, timeout_s: float,
-            on_progress: Callable[[int], None] | None = None) -> Path | None:
-    """The worker's report log, or None if it failed or outlived ``timeout_s`` (it is then killed)."""
-    deadline = time.monotonic() + timeout_s
+def collect(workers: list[Worker], stall_s: float,
+            on_progress: Callable[[int], None] | None = None) -> list[Path | None]:
+    """Each worker's report path, or None for one that failed or finished no item for ``stall_s``
+    seconds (it is then killed): a hang, told apart from a long job however long the job is.
+    Every worker's progress is passed on as it comes."""
+    done: dict[int, Path | None] = {}
+    last = dict.fromkeys(range(len(workers)), time.monotonic())
     try:
-        while True:
-            if on_progress:
-                on_progress(_progress(worker))
-            pid, status = os.waitpid(worker.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() > deadline:
-                os.kill(worker.pid, signal.SIGKILL)
-                os.waitpid(worker.pid, 0)
-                return None
-            time.sleep(0.005)
-        if on_progress:
-            on_progress(_progress(worker))  # what it wrote between the last read and its exit
+        while len(done) < len(workers):
+            for number, worker in enumerate(workers):
+                if number not in done:
+                    _poll(worker, number, stall_s, last, done, on_progress)
+            if len(done) < len(workers):
+                time.sleep(0.005)
     finally:
-        os.close(worker.progress_fd)
-    if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and worker.report_path.is_file()):
-        return None
-    return worker.report_path
+        for worker in workers:
+            os.close(worker.progress_fd)
+    return [done[number] for number in range(len(workers))]
+
+
+def _poll(worker: Worker, number: int, stall_s: float, last: dict[int, float], done: dict[int, Path | None],
+          on_progress: Callable[[int], None] | None) -> None:
+    """One look at a running worker: its progress, its exit (with its results) or its stall (killed)."""
+    ticks = _progress(worker)
+    if ticks:
+        last[number] = time.monotonic()
+    pid, status = os.waitpid(worker.pid, os.WNOHANG)
+    if pid:
+        ticks += _progress(worker)  # what it wrote between the last read and its exit
+        ok = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and worker.report_path.is_file()
+        done[number] = worker.report_path if ok else None
+    elif time.monotonic() - last[number] > stall_s:
+        os.kill(worker.pid, signal.SIGKILL)
+        os.waitpid(worker.pid, 0)
+        done[number] = None
+    if on_progress and ticks:
+        on_progress(ticks)
