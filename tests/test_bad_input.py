@@ -190,6 +190,27 @@ def _console_line(built: Built, start: str, *parts: str) -> str:
     return lines[0]
 
 
+def test_every_excluded_kind_reaches_the_report(tmp_path: Path) -> None:
+    """Drum notes and notes outside the keys in one file: both lines are warnings of the stored report."""
+    from piano_metronome.processing.align import AlignOptions
+    from piano_metronome.processing.recording import process_row
+
+    score = take()
+    for name, drum, pitches in (("drums", True, [36, 38]), ("extra", False, [15])):
+        track = symusic.Track(name, 0, drum)
+        for i, pitch in enumerate(pitches):
+            track.notes.append(symusic.Note(i * score.tpq, score.tpq // 2, pitch, 90))
+        score.tracks.append(track)
+    path = tmp_path / "demo" / "both_100_C.mid"
+    path.parent.mkdir()
+    path.write_bytes(score.dumps_midi())
+    result = process_row(row_for(path), [tmp_path], AlignOptions())
+    assert result.ok and len(result.input_warnings) == 2
+    for line in result.input_warnings:
+        assert line in result.report.warnings
+    assert result.report.warning_kinds.count(WarningKind.NOTES_EXCLUDED.value) == 2
+
+
 @pytest.mark.parametrize("name", list(CASES))
 def test_each_bad_file_gets_its_reason(built: Built, name: str) -> None:
     case = CASES[name]

@@ -183,8 +183,9 @@ def _align_bytes(row: ManifestRow, path: Path, data: bytes, options: AlignOption
     except RecordingError as exc:  # a GridError, with the kind of its reason
         return rejected(row, str(path), exc.reason, exc.kind or RejectionKind.NO_GRID_FITS)
     found = input_findings(performance, aligned.report)
+    worded = set(aligned.report.warning_kinds)  # facts the alignment words its own way (taken before adding)
     for kind, text in found:
-        if kind.value not in aligned.report.warning_kinds:  # the alignment words this fact its own way
+        if kind.value not in worded:
             aligned.report.warn(kind, text)
     return RecordingResult(row, aligned, aligned.report, tuple(text for _, text in found),
                            tuple(kind.value for kind, _ in found), data)
