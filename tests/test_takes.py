@@ -131,3 +131,28 @@ def test_corpus_takes(corpus_build: Path) -> None:
         stated = card_window_counts(corpus_build, "takes", split)
         assert windows_from_takes(takes, window_steps=32).num_rows == stated[32]
         assert windows_from_takes(takes, window_steps=128).num_rows == stated[128]
+
+
+def test_takes_check_reads_a_recording_across_its_split_s_shards(demo_dataset: Path) -> None:
+    """A split written as two shards, with one recording's windows in both: the takes still match."""
+    from dataclasses import replace
+
+    from piano_metronome.outputs.check_report import Check
+    from piano_metronome.outputs.validate import check_takes, read_card, read_shards
+
+    shards = read_shards(demo_dataset, read_card(demo_dataset))
+    windows = next(s for s in shards if s.config == "demo" and s.split == "train")
+    ids = windows.data["recording_id"].to_pylist()
+    cut = ids.index(ids[0]) + ids.count(ids[0]) // 2  # inside the first recording's windows
+    assert 0 < cut < ids.count(ids[0])
+    halves = [replace(windows, rel=f"{windows.rel}#{i}", table=part)
+              for i, part in enumerate((windows.data.slice(0, cut), windows.data.slice(cut)))]
+    split_shards = [part for s in shards for part in (halves if s is windows else [s])]
+    for given in (shards, split_shards):
+        check = Check("takes", "")
+        check_takes(given, read_recordings(demo_dataset), check)
+        assert check.problems == [] and check.summary
+    damaged = replace(halves[1], table=halves[1].data.slice(1))  # one window of the first recording lost
+    check = Check("takes", "")
+    check_takes([damaged if s is halves[1] else s for s in split_shards], read_recordings(demo_dataset), check)
+    assert any(ids[0] in p.where and "differ from those of its windows in demo" in p.what for p in check.problems)

@@ -439,10 +439,12 @@ def check_takes(shards: list[Shard], recordings: pa.Table | None, check: Check) 
     files = {r["recording_id"]: (r["sha256"], f"{r['subset']}/{r['file_name']}")
              for r in recordings.select(["recording_id", "sha256", "subset", "file_name"]).to_pylist()}
     windows: dict[str, dict[str, tuple[np.ndarray, ...]]] = defaultdict(dict)  # recording → config → notes
-    for shard in shards:
+    for shard in shards:  # in shard order: a recording's windows may run on into the split's next shard
         if shard.is_windows and _usable(shard):
             for rid, notes in _window_notes(shard).items():
-                windows[rid][shard.config] = notes
+                before = windows[rid].get(shard.config)
+                windows[rid][shard.config] = notes if before is None else tuple(
+                    np.concatenate([a, b]) for a, b in zip(before, notes, strict=True))
     takes = 0
     for shard in shards:
         if shard.kind != TAKES or not _usable(shard):
