@@ -381,10 +381,12 @@ def test_certificate_problems_on_hand_made_rows() -> None:
            "cert_multiple": 2.0, "cert_f_measure": 0.66, "cert_f_measure_at_multiple": 0.97, "cert_phase_ms": -12.0,
            "cert_tracked_beats": 300, "cert_label_f_measure": 0.2, "cert_label_disagrees": True}
     assert certificate_problems(row) == []
-    assert certificate_problems({**row, "cert_verdict": AGREES})
-    assert certificate_problems({**row, "cert_label_disagrees": None})
-    assert certificate_problems({**row, "status": "rejected"})
-    assert certificate_problems({**row, "cert_tracked_bpm": 150.0})
+    for damage, named in (({"cert_verdict": AGREES}, "its numbers say 'agrees at a multiple'"),
+                          ({"cert_label_disagrees": None}, "cert_label_disagrees None but the label 95"),
+                          ({"status": "rejected"}, "a rejected recording has a certificate"),
+                          ({"cert_tracked_bpm": 150.0}, "cert_tempo_ratio 1.9900 ≠ cert_tracked_bpm 150.000")):
+        problems = certificate_problems({**row, **damage})
+        assert len(problems) == 1 and named in problems[0], (damage, problems)
     blank = {**row, **{k: None for k in row if k.startswith("cert_")}}
     assert certificate_problems(blank) == []
 

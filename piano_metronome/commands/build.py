@@ -180,9 +180,8 @@ def print_summary(summary: BuildSummary, err: Console) -> None:
     from rich.markup import escape
 
     from piano_metronome.commands.stats import splits_table
-    from piano_metronome.outputs.stats import folder_split_stats
 
-    err.print(splits_table(folder_split_stats(summary.out), title=f"built {summary.out}"))
+    err.print(splits_table(summary.splits, title=f"built {summary.out}"))
     if summary.rejected:
         err.print(f"[red]{len(summary.rejected)} recording(s) rejected[/] (see build_report.json):")
         for result in summary.rejected:

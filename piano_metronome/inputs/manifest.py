@@ -92,9 +92,7 @@ def recording_files(folder: Path, skipped: list[SkippedFile] | None = None) -> l
         if not (is_midi_name(name) or _almost_midi_name(name)):
             continue
         shown = f"{folder.name}/{printable(name)}"
-        try:
-            name.encode("utf-8")
-        except UnicodeEncodeError:
+        if not _is_utf8(name):
             _skip(skipped, shown, "file name is not valid UTF-8 (a manifest cannot list it): rename it")
             continue
         if _almost_midi_name(name):

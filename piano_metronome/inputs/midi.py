@@ -177,12 +177,19 @@ def parse_midi_bytes(data: bytes, name: str, click: ClickSpec | None = None) -> 
     return _performance_from_score(score, name, click, _Walked(chunks, scan, notes, ours))
 
 
-#: The length byte the spec gives each fixed-length meta event (tempo 0x51, meter 0x58, key 0x59, end of
-#: track 0x2F, SMPTE offset 0x54, channel and port prefix 0x20/0x21); -1 for the others. Sequence number
-#: 0x00 may be 0 or 2 long (:func:`_odd_meta`).
-_META_LENGTH = np.full(256, -1, np.int16)
-for _type, _length in {0x51: 3, 0x58: 4, 0x59: 2, 0x2F: 0, 0x54: 5, 0x20: 1, 0x21: 1}.items():
-    _META_LENGTH[_type] = _length
+def _meta_lengths_allowed() -> NDArray[np.bool_]:
+    """``[meta type, length byte]`` → whether the spec allows that length (:data:`midi_scan.META_LENGTHS`;
+    any length for the types it does not fix)."""
+    from piano_metronome.inputs.midi_scan import META_LENGTHS
+
+    allowed = np.ones((256, 256), bool)
+    for meta_type, (_, lengths) in META_LENGTHS.items():
+        allowed[meta_type] = False
+        allowed[meta_type, list(lengths)] = True
+    return allowed
+
+
+_META_LENGTH_ALLOWED = _meta_lengths_allowed()
 
 
 def _odd_meta(data: NDArray[np.uint8]) -> bool:
@@ -192,10 +199,7 @@ def _odd_meta(data: NDArray[np.uint8]) -> bool:
     Vectorised: a regular expression over every byte of the corpus cost more than the parse.
     """
     at = np.flatnonzero(data[:-2] == 0xFF)
-    kind, length = data[at + 1], data[at + 2].astype(np.int16)
-    expected = _META_LENGTH[kind]
-    odd = ((expected >= 0) & (length != expected)) | ((kind == 0x00) & (length != 0) & (length != 2))
-    return bool(odd.any())
+    return not bool(_META_LENGTH_ALLOWED[data[at + 1], data[at + 2]].all())
 
 
 def _long_delta(data: NDArray[np.uint8]) -> bool:

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
@@ -36,6 +37,9 @@ from piano_metronome.outputs.staging import staging_dir, swap_in
 from piano_metronome.processing.align import AlignedPerformance, AlignOptions
 from piano_metronome.processing.recording import RecordingResult, process_row
 
+if TYPE_CHECKING:
+    from piano_metronome.outputs.stats import SplitStats
+
 
 class BuildError(Exception):
     """Bad input to the build as a whole (not one bad recording): the one-line reason a user reads."""
@@ -51,6 +55,7 @@ class BuildSummary:
     recordings: RecordingsTally = field(default_factory=RecordingsTally)
     manifest_problems: list[str] = field(default_factory=list)
     skip_broken: bool = False  # files that hit a bug were recorded as rejections instead of stopping the build
+    splits: list[SplitStats] = field(default_factory=list)  # per config and split, read from the written folder
 
     @property
     def rejected(self) -> list[RecordingResult]:
@@ -184,7 +189,7 @@ def build_config(config: str, subsets: tuple[str, ...], splits: tuple[str, ...],
 RECORDING_BATCH_ROWS = 1000
 
 
-def write_recordings(logs: list[Path], out: Path) -> int:
+def write_recordings(logs: list[Path], out: Path) -> None:
     """The per-recording alignment reports as an Arrow table users can load (config ``recordings``).
 
     Read back from the report logs in recording-id order and written a batch at a time: flat memory.
@@ -193,7 +198,6 @@ def write_recordings(logs: list[Path], out: Path) -> int:
 
     target = config_dir(out, RECORDINGS_CONFIG)
     target.mkdir(parents=True, exist_ok=True)
-    written = 0
     batch: list[dict[str, object]] = []
     with pa.OSFile(str(target / shard_name(RECORDINGS_SPLIT)), "wb") as sink, pa.ipc.new_stream(
             sink, recording_schema()) as writer:
@@ -201,11 +205,9 @@ def write_recordings(logs: list[Path], out: Path) -> int:
             batch.append(recording_row(result.report, result.row.file_name, result.row.sha256))
             if len(batch) == RECORDING_BATCH_ROWS:
                 writer.write_table(recordings_table(batch))
-                written, batch = written + len(batch), []
+                batch = []
         if batch:
             writer.write_table(recordings_table(batch))
-            written += len(batch)
-    return written
 
 
 def write_checksums(out: Path) -> None:
@@ -443,7 +445,8 @@ def _write_folder(raw: Path, staging: Path, summary: BuildSummary, sources: list
 
     from piano_metronome.inputs.manifest import SPLITS
     from piano_metronome.outputs.card import write_card
-    from piano_metronome.outputs.stats_markdown import folder_markdown
+    from piano_metronome.outputs.stats import folder_stats
+    from piano_metronome.outputs.stats_markdown import stats_markdown
 
     datasets.disable_progress_bars()
     datasets.logging.set_verbosity_error()
@@ -455,7 +458,9 @@ def _write_folder(raw: Path, staging: Path, summary: BuildSummary, sources: list
                                                    num_proc)
         write_recordings(summary.recordings.logs, staging)
         shutil.rmtree(work)
-        write_card(staging, summary.configs, summary.recordings.count, folder_markdown(staging))  # from the tables
+        stats = folder_stats(staging)  # from the tables written: the card's section and the command's summary
+        summary.splits = stats.splits
+        write_card(staging, summary.configs, summary.recordings.count, stats_markdown(stats))
         write_build_report(summary, options, staging)
         write_checksums(staging)
         swap_in(staging, summary.out)

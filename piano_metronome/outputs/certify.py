@@ -29,7 +29,7 @@ from piano_metronome.inputs.midi import Performance
 from piano_metronome.outputs.check_report import Report
 from piano_metronome.outputs.schema import RECORDINGS_CONFIG, RECORDINGS_SPLIT
 from piano_metronome.outputs.workers import DEFAULT_JOBS
-from piano_metronome.processing.certify import Certificate, certify_onsets
+from piano_metronome.processing.certify import Certificate, certify_onsets, fraction_text
 from piano_metronome.processing.grid import Grid, beat_times_grid, constant_grid, tempo_map_grid
 
 #: One row of the recordings table (column name → value) or a certificate as JSON.
@@ -427,15 +427,7 @@ def _multiples_text(rows: list[Row]) -> str:
 
     counts = Counter(r["cert_multiple"] for r in rows if r["cert_multiple"] is not None and
                      np.isfinite(r["cert_multiple"]))
-    return ", ".join(f"×{_level(m)} {n}" for m, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
-
-
-def _level(multiple: float) -> str:
-    """A multiple as it reads: 2, 1/2, 3/2."""
-    from fractions import Fraction
-
-    f = Fraction(multiple).limit_denominator(4)
-    return f"{f.numerator}" if f.denominator == 1 else f"{f.numerator}/{f.denominator}"
+    return ", ".join(f"×{fraction_text(m)} {n}" for m, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def _takes_table(title: str, rows: list[Row]) -> list[str]:

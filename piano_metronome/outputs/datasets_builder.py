@@ -18,9 +18,9 @@ import pyarrow as pa
 
 from piano_metronome.inputs.manifest import SPLITS, ManifestRow
 from piano_metronome.outputs.build import aligned_of, midi_bytes_of
-from piano_metronome.outputs.configs import CONFIG_SUBSETS, TAKES, config_rows, table_kind
+from piano_metronome.outputs.configs import CONFIG_SUBSETS, TAKES, columns_of, config_rows, table_kind
 from piano_metronome.outputs.layout import iter_batches, spool_path
-from piano_metronome.outputs.schema import TAKE_COLUMNS, WINDOW_COLUMNS, features
+from piano_metronome.outputs.schema import features
 from piano_metronome.outputs.tables import take_table, windows_table
 from piano_metronome.processing.align import AlignOptions
 from piano_metronome.processing.recording import process_row
@@ -70,9 +70,8 @@ class PianoMetronome(datasets.ArrowBasedBuilder):
     DEFAULT_CONFIG_NAME = "all"
 
     def _info(self) -> datasets.DatasetInfo:
-        columns = TAKE_COLUMNS if self.config.kind == TAKES else WINDOW_COLUMNS
-        return datasets.DatasetInfo(description=DESCRIPTION, features=features(columns), homepage=HOMEPAGE,
-                                    citation=CITATION)
+        return datasets.DatasetInfo(description=DESCRIPTION, features=features(columns_of(self.config.name)),
+                                    homepage=HOMEPAGE, citation=CITATION)
 
     def _split_generators(self, dl_manager: Any) -> list[datasets.SplitGenerator]:
         raw = Path(self.config.data_dir or "raw_midi")

@@ -106,6 +106,8 @@ class RecordingsTally:
         """Count one result, keeping it (without its notes and bytes) only if it is rejected or warned."""
         self.count += 1
         self.dropped.update(result.report.dropped)
+        if result.ok and not result.input_warnings:
+            return
         result = replace(result, aligned=None, midi_bytes=None)
         if not result.ok:
             self.rejected.append(result)

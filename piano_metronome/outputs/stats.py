@@ -264,7 +264,3 @@ def folder_stats(folder: Path) -> FolderStats:
     recordings = read_recordings(folder)
     return FolderStats(folder_split_stats(folder), subset_alignment(recordings), conflict_groups(recordings),
                        warning_kinds(recordings), takes_stats(folder))
-
-
-# ------------------------------------------------------------------------------------------
-# Markdown (the card's generated statistics section)

@@ -25,7 +25,7 @@ from piano_metronome.outputs.schema import (
 )
 from piano_metronome.processing.align import AlignedPerformance, AlignmentReport, AlignOptions, WindowFrame
 from piano_metronome.processing.grid import Grid
-from piano_metronome.processing.keys import KEY_NAMES, key_signature, parse_key
+from piano_metronome.processing.keys import KEY_NAMES, NO_KEY, key_signature, parse_key
 
 
 @cache
@@ -77,7 +77,7 @@ def take_of(aligned: AlignedPerformance) -> Take:
     return Take(
         recording_id=info.recording_id, subset=info.subset, split=info.split, steps_per_beat=info.steps_per_beat,
         beats_per_bar=report.beats_per_bar, latency_ms=report.latency_ms,
-        key_label=parse_key(info.labelled_key) if report.key_label else -1,
+        key_label=parse_key(info.labelled_key) if report.key_label else NO_KEY,
         key_estimated=KEY_NAMES.index(report.key_estimated) if report.key_estimated else 0,
         key_confidence=report.key_confidence, grid=aligned.grid, notes=aligned.notes, pedal=aligned.pedal,
         total_steps=aligned.total_steps,

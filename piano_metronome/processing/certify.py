@@ -277,7 +277,7 @@ def _round(value: float, digits: int) -> float:
 def describe(verdict: str, ratio: float, multiple: float, f1: float, f_level: float, phase: float, count: int,
              labelled_bpm: float | None, label: bool | None, label_f: float) -> str:
     """One line a reader can check: the verdict and the numbers it rests on."""
-    level = "no metrical multiple" if not np.isfinite(multiple) else f"multiple {_fraction_text(multiple)}"
+    level = "no metrical multiple" if not np.isfinite(multiple) else f"multiple {fraction_text(multiple)}"
     text = (f"{verdict}: tracked/grid tempo {ratio:.3f} ({level}), F {f1:.2f} at the beat"
             + (f", {f_level:.2f} at the multiple" if np.isfinite(multiple) and multiple != 1.0 else "")
             + f", phase {phase:+.0f} ms, {count} tracked beats")
@@ -287,7 +287,7 @@ def describe(verdict: str, ratio: float, multiple: float, f1: float, f_level: fl
     return text
 
 
-def _fraction_text(multiple: float) -> str:
+def fraction_text(multiple: float) -> str:
     """``2``, ``1/2``, ``3/2``: how a multiple reads in a note."""
     p, q = _fraction(multiple)
     return f"{p}" if q == 1 else f"{p}/{q}"
