@@ -68,7 +68,7 @@ def validate(
 
             bar = ProgressBar(console())
             try:
-                independent_check(report, folder, None, corpus, bar.update)
+                independent_check(report, folder, corpus, bar.update)
             finally:
                 bar.stop()
     if as_json:

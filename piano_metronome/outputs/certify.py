@@ -63,40 +63,37 @@ def recordings_path(dataset: Path) -> Path:
 
 
 def read_recordings(dataset: Path) -> list[Row]:
-    """The recordings table as rows, or :class:`CertifyError` naming the file."""
-    path = recordings_path(dataset)
+    """The recordings table as rows (:func:`~piano_metronome.outputs.layout.read_recordings`), or
+    :class:`CertifyError` naming the folder."""
+    from piano_metronome.outputs import layout
+
     try:
-        with pa.OSFile(str(path), "rb") as source:
-            rows: list[Row] = pa.ipc.open_stream(source).read_all().to_pylist()
-            return rows
+        rows: list[Row] = layout.read_recordings(dataset).to_pylist()
+        return rows
     except (OSError, pa.ArrowInvalid) as exc:
-        raise CertifyError(f"cannot read the recordings table {path} ({exc}): is {dataset} a built dataset?") from None
+        raise CertifyError(f"cannot read the recordings table ({exc}): is {dataset} a built dataset?") from None
 
 
 def stored_window_starts(dataset: Path) -> Starts:
-    """Per recording, the stored window start steps and their click times (from every window shard).
+    """Per recording, the stored window start steps and their click times (from every windows shard).
 
     These are what the dataset itself says its grid is; the reconstructed grid must reproduce them.
     """
+    from piano_metronome.outputs.layout import read_table, window_shards
+
     found: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
-    for shard in sorted((dataset / "data").glob("*/*.arrow")):
-        if shard.parent.name == RECORDINGS_CONFIG:
-            continue
-        wanted = ["recording_id", "start_step", "start_time_s"]
+    for path in (p for splits in window_shards(dataset).values() for paths in splits.values() for p in paths):
         try:
-            with pa.OSFile(str(shard), "rb") as source:
-                reader = pa.ipc.open_stream(source)
-                if not set(wanted) <= set(reader.schema.names):
-                    continue  # not windows (e.g. whole takes): no window starts to check against
-                table = reader.read_all().select(wanted)
-        except (OSError, pa.ArrowInvalid) as exc:
-            raise CertifyError(f"cannot read window shard {shard} ({exc})") from None
-        ids = np.asarray(table.column("recording_id").to_pylist(), dtype=object)
-        steps = table.column("start_step").to_numpy()
-        times = table.column("start_time_s").to_numpy()
-        for rid in dict.fromkeys(ids.tolist()):
-            mask = ids == rid
-            found.setdefault(rid, []).append((steps[mask], times[mask]))
+            table = read_table(path, ["recording_id", "start_step", "start_time_s"])
+        except (OSError, pa.ArrowInvalid, KeyError) as exc:
+            raise CertifyError(f"cannot read window shard {path} ({exc})") from None
+        ids, inverse = np.unique(np.asarray(table["recording_id"].to_pylist(), dtype=object), return_inverse=True)
+        order = np.argsort(inverse, kind="stable")  # each recording's windows together, in stored order
+        cuts = np.cumsum(np.bincount(inverse, minlength=len(ids)))[:-1]
+        steps = np.split(table["start_step"].to_numpy()[order], cuts)
+        times = np.split(table["start_time_s"].to_numpy()[order], cuts)
+        for rid, step, time in zip(ids.tolist(), steps, times, strict=True):
+            found.setdefault(rid, []).append((step, time))
     return {rid: (np.concatenate([s for s, _ in parts]), np.concatenate([t for _, t in parts]))
             for rid, parts in found.items()}
 
@@ -224,7 +221,8 @@ def balance(rows: list[Row], jobs: int) -> list[list[Row]]:
 
 def certify_dataset(dataset: Path, sources: list[Path], jobs: int = 1,
                     progress: Callable[[int, int], None] | None = None,
-                    recording_ids: set[str] | None = None) -> list[TakeCertificate]:
+                    recording_ids: set[str] | None = None,
+                    recordings: list[Row] | None = None) -> list[TakeCertificate]:
     """Every recording's certificate (or those in ``recording_ids``), sorted by id, the same whatever ``jobs`` is.
 
     ``progress(done, total)`` is called as takes finish. Raises :class:`CertifyError` for a folder
@@ -234,7 +232,8 @@ def certify_dataset(dataset: Path, sources: list[Path], jobs: int = 1,
     from piano_metronome.processing.certify import library_versions
 
     library_versions()  # fail before any work without the extra; also imports the tracker before forking
-    rows = [r for r in read_recordings(dataset) if recording_ids is None or r["recording_id"] in recording_ids]
+    recordings = read_recordings(dataset) if recordings is None else recordings  # given by a caller that read it
+    rows = [r for r in recordings if recording_ids is None or r["recording_id"] in recording_ids]
     starts = stored_window_starts(dataset)
     done = [0]
 
@@ -601,7 +600,7 @@ def _libraries_text(libraries: object) -> str:
     return ", ".join(f"{name} {version}" for name, version in sorted(libraries.items()))
 
 
-def independent_check(report: Report, dataset: Path, raw: Path | None, corpus: Path | None,
+def independent_check(report: Report, dataset: Path, corpus: Path | None,
                       progress: Callable[[int, int], None] | None = None) -> None:
     """``validate --independent``: certify every take afresh and add the outcome as one check.
 
@@ -615,12 +614,13 @@ def independent_check(report: Report, dataset: Path, raw: Path | None, corpus: P
 
     check = report.check("independent", "a beat tracker run now on the onsets alone agrees with each stored grid; "
                                         "stored certificates equal fresh ones")
-    try:
-        takes = certify_dataset(dataset, sources_for(raw, corpus), DEFAULT_JOBS, progress)
+    try:  # the raw recordings are found as a build of the project's own raw folder finds them
+        recordings = read_recordings(dataset)
+        takes = certify_dataset(dataset, sources_for(None, corpus), DEFAULT_JOBS, progress, recordings=recordings)
     except (CertifyError, VerifyExtraMissingError) as exc:
         check.add(str(dataset), str(exc))
         return
-    for where, what, fails in independent_problems(read_recordings(dataset), takes):
+    for where, what, fails in independent_problems(recordings, takes):
         check.add(where, what, FAIL if fails else WARN)
     counts = Counter(t.certificate.verdict for t in takes if t.certificate is not None)
     check.summary = ", ".join(f"{counts[v]} {v}" for v in VERDICTS)
