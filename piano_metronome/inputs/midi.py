@@ -22,8 +22,7 @@ from piano_metronome.kinds import DropReason, RejectionKind, WarningKind
 if TYPE_CHECKING:
     from symusic.core import ScoreTick
 
-    from piano_metronome.inputs.midi_scan import MidiScan
-    from piano_metronome.inputs.midi_scan import Notes as ScannedNotes
+    from piano_metronome.inputs.midi_scan import MidiScan, ScannedNotes
 
 MAX_EVENTS = 1_000_000
 #: Larger files are refused before parsing, so a huge file costs neither time nor memory (a MIDI

@@ -91,7 +91,7 @@ class MidiScan:
 
 
 @dataclass
-class Notes:
+class ScannedNotes:
     """Notes of a whole file from our own walk: parallel arrays, plus the chunk each came from."""
 
     time: np.ndarray
@@ -239,9 +239,9 @@ def _walk_system(data: bytes, pos: int, end: int, track: int, tick: int, scan: M
                     "system-common status that cannot appear in a MIDI file")
 
 
-def collect_notes(data: bytes, chunks: list[tuple[int, int]]) -> tuple[MidiScan, Notes]:
+def collect_notes(data: bytes, chunks: list[tuple[int, int]]) -> tuple[MidiScan, ScannedNotes]:
     """What :func:`walk` finds, and every note of the file by our own pairing, as arrays."""
     columns: list[list[int]] = [[] for _ in range(6)]
     scan = walk(data, chunks, columns)
     time, duration, pitch, velocity, channel, chunk = (np.asarray(c, dtype=np.int64) for c in columns)
-    return scan, Notes(time, duration, pitch, velocity, channel, chunk)
+    return scan, ScannedNotes(time, duration, pitch, velocity, channel, chunk)

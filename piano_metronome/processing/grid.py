@@ -22,8 +22,7 @@ class GridError(RecordingError):
     """A recording rejected because no trustworthy grid can be had from it, with the kind of reason."""
 
     def __init__(self, path: str | Path, reason: str, kind: RejectionKind) -> None:
-        super().__init__(path, reason)
-        self.kind = kind
+        super().__init__(path, reason, kind)  # a kind is required here: the reason is always the aligner's
 
 
 def fast_median(values: np.ndarray) -> float:

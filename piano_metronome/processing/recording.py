@@ -121,7 +121,7 @@ def process_row(row: ManifestRow, sources: list[Path], options: AlignOptions) ->
         special = _special_file(row, sources)
         if special is not None:
             return special
-    if path is None:  # the reason names no absolute path: it is stored, and must not depend on the machine
+        # the reason names no absolute path: it is stored, and must not depend on the machine
         where = "the raw folder" + (f" or {len(sources) - 1} other source folder(s)" if len(sources) > 1 else "")
         return rejected(row, f"{row.subset}/{row.file_name}", f"file missing: {row.subset}/{row.file_name} is "
                         f"not in {where}; run `piano-metronome fetch`", RejectionKind.FILE_MISSING)
