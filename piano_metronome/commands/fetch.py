@@ -61,7 +61,7 @@ def _run_with_progress(rows: list[ManifestRow], fetcher: Fetcher) -> FetchSummar
         task = progress.add_task("", total=len(rows))
 
         def on_done(row: ManifestRow, status: str, reason: str) -> None:
-            name = f"{row.subset}/{row.file_name}"
+            name = row.relative_name
             if status == "failed":
                 err.print(_report_line(name, reason), markup=False, soft_wrap=True)
             progress.update(task, advance=1, description=name)

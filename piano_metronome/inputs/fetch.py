@@ -255,7 +255,7 @@ def fetch_all(
     """Fetch every row, never stopping at a failure; ``on_done(row, status, reason)`` reports each."""
     summary = FetchSummary()
     for row in rows:
-        name = f"{row.subset}/{row.file_name}"
+        name = row.relative_name
         try:
             status, reason = fetcher.fetch(row), ""
         except FetchError as exc:

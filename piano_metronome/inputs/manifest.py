@@ -127,6 +127,11 @@ class ManifestRow:
     split: str
     source_url: str
 
+    @property
+    def relative_name(self) -> str:
+        """``<subset>/<file name>``: how the file is named in reports, messages and a take's ``midi.path``."""
+        return f"{self.subset}/{self.file_name}"
+
     def path(self, raw: Path) -> Path:
         """The file's place under the raw folder; refuses names that would escape it."""
         rel = PurePosixPath(self.subset) / self.file_name

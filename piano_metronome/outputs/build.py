@@ -141,7 +141,7 @@ class Spools:
         if result.report.windows:
             self._writer(WINDOWS, result.row, window_schema()).write_table(windows_table(aligned, options))
         self._writer(TAKES, result.row, take_schema()).write_table(
-            take_table(aligned, midi_bytes_of(result), f"{result.row.subset}/{result.row.file_name}"))
+            take_table(aligned, midi_bytes_of(result), result.row.relative_name))
 
     def close(self) -> None:
         """Finish every file (a stream needs its end marker to be read)."""
@@ -226,10 +226,10 @@ def write_build_report(summary: BuildSummary, options: AlignOptions, out: Path) 
         "configs": summary.configs,
         "config_subsets": {c: list(s) for c, s in summary.config_subsets.items()},
         "recordings": summary.recordings.count,
-        "rejected": {r.row.recording_id: {"file": f"{r.row.subset}/{r.row.file_name}", "kind": r.report.reason_kind,
+        "rejected": {r.row.recording_id: {"file": r.row.relative_name, "kind": r.report.reason_kind,
                                           "reason": r.report.reason} for r in summary.rejected},
         "manifest_problems": summary.manifest_problems,
-        "input_warnings": {r.row.recording_id: [{"file": f"{r.row.subset}/{r.row.file_name}", "kind": kind,
+        "input_warnings": {r.row.recording_id: [{"file": r.row.relative_name, "kind": kind,
                                                  "text": text}
                                                 for kind, text in zip(r.input_warning_kinds, r.input_warnings,
                                                                       strict=True)]

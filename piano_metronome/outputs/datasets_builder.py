@@ -99,7 +99,7 @@ class PianoMetronome(datasets.ArrowBasedBuilder):
                 continue
             if self.config.kind == TAKES:
                 yield row.recording_id, take_table(aligned_of(result), midi_bytes_of(result),
-                                                   f"{row.subset}/{row.file_name}")
+                                                   row.relative_name)
             elif result.report.windows:
                 yield row.recording_id, windows_table(aligned_of(result), options)
 

@@ -107,7 +107,7 @@ def _check_recording(row: ManifestRow, sources: list[Path], options: AlignOption
     """
     from piano_metronome.processing.recording import AlignmentBugError, process_row
 
-    name = f"{row.subset}/{row.file_name}"
+    name = row.relative_name
     try:
         result = process_row(row, sources, options)
     except AlignmentBugError as bug:

@@ -123,7 +123,7 @@ def process_row(row: ManifestRow, sources: list[Path], options: AlignOptions) ->
             return special
         # the reason names no absolute path: it is stored, and must not depend on the machine
         where = "the raw folder" + (f" or {len(sources) - 1} other source folder(s)" if len(sources) > 1 else "")
-        return rejected(row, f"{row.subset}/{row.file_name}", f"file missing: {row.subset}/{row.file_name} is "
+        return rejected(row, row.relative_name, f"file missing: {row.relative_name} is "
                         f"not in {where}; run `piano-metronome fetch`", RejectionKind.FILE_MISSING)
     data = _verified_bytes(row, path)
     if isinstance(data, RecordingResult):
@@ -144,7 +144,7 @@ def _special_file(row: ManifestRow, sources: list[Path]) -> RecordingResult | No
         path = row.path(source)
         what = not_a_file(path) if os.path.lexists(path) else None
         if what is not None:
-            return rejected(row, f"{row.subset}/{row.file_name}", f"{row.subset}/{row.file_name} is {what}, not a "
+            return rejected(row, row.relative_name, f"{row.relative_name} is {what}, not a "
                             "recording file; it was not read", RejectionKind.NOT_A_FILE)
     return None
 
