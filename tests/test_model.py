@@ -338,6 +338,39 @@ def test_commands_train_evaluate_humanize(tmp_path: Path):
     takes = [pretty_midi.PrettyMIDI(str(tmp_path / f"s-{k}.mid")).instruments[0].notes for k in (1, 2, 3)]
     assert all(len(t) == len(src_notes) for t in takes)
     assert len({tuple((n.velocity, round(n.start, 4)) for n in t) for t in takes}) == 3  # three performances
+    _commands_refuse_what_they_did_not_write(runner, app, tmp_path, ckpt, sets)
+
+
+def _commands_refuse_what_they_did_not_write(runner: CliRunner, app: typer.Typer, tmp_path: Path,
+                                             ckpt: Path, sets: list[str]) -> None:
+    """Training into a folder with a user's file, humanizing or writing --json over an existing
+    file: each refused with one line and exit 2, the file untouched; --force replaces the file;
+    training again into our own checkpoint folder is allowed."""
+    data = ["--data", str(tmp_path / "ds")]
+    train_args = ["baseline", "train", *data, "--config", "demo", "--epochs", "1", "--threads", "1", "--quiet", *sets]
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("my notes")
+    res = runner.invoke(app, [*train_args, "--out", str(mine)])
+    assert res.exit_code == 2 and "notes.txt" in res.output and "Traceback" not in res.output
+    assert (mine / "notes.txt").read_text() == "my notes" and not (mine / "model.safetensors").exists()
+    (ckpt / "config.json").write_text('{"a user\'s": "config"}')
+    res = runner.invoke(app, [*train_args, "--out", str(ckpt)])
+    assert res.exit_code == 2 and "config.json" in res.output
+    (ckpt / "config.json").unlink()
+    assert runner.invoke(app, [*train_args, "--out", str(ckpt)]).exit_code == 0  # only our own files left
+    before = (tmp_path / "out.mid").read_bytes()
+    humanize = ["baseline", "humanize", str(tmp_path / "in.mid"), str(tmp_path / "out.mid"),
+                "--checkpoint", str(ckpt), "--key", "C"]
+    res = runner.invoke(app, humanize)
+    assert res.exit_code == 2 and "--force" in res.output and (tmp_path / "out.mid").read_bytes() == before
+    assert runner.invoke(app, [*humanize, "--force"]).exit_code == 0
+    (tmp_path / "t.json").write_text("mine")
+    evaluate = ["baseline", "evaluate", *data, "--checkpoint", str(ckpt), "--json", str(tmp_path / "t.json")]
+    res = runner.invoke(app, evaluate)
+    assert res.exit_code == 2 and (tmp_path / "t.json").read_text() == "mine"
+    assert runner.invoke(app, [*evaluate, "--force"]).exit_code == 0
+    assert "z = prior mean" in (tmp_path / "t.json").read_text()
 
 
 def test_humanize_keeps_the_whole_tempo_map(tmp_path: Path):

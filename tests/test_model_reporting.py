@@ -79,3 +79,25 @@ def test_repeated_bars_and_their_spread():
     group = repeated_bars(w)
     assert (group >= 0).all() and np.bincount(group).max() == np.bincount(group).min() > 1
     assert _group_sd(w.note_velocity * 127, group) == pytest.approx(np.std([0, 10], ddof=1), rel=1e-4)
+
+
+def test_headroom_takes_out_each_recordings_and_windows_level():
+    """Errors made of a level per recording, a level per window and per-note noise: removing the
+    recording's level leaves the window's and the noise, removing the window's leaves the noise."""
+    from piano_metronome.model.diagnostics import HONEST, headroom_report
+
+    w = windows_from_table(fake_table(12, "validation", 2))
+    ev = distinct_notes(w)
+    window = w.note_window[ev.first]
+    rng = np.random.default_rng(1)
+    rec_level = {r: rng.normal(0, 0.2) for r in set(ev.recording)}
+    win_level = rng.normal(0, 0.05, len(w))
+    noise = rng.normal(0, 0.01, len(ev.velocity))
+    error = np.array([rec_level[r] for r in ev.recording]) + win_level[window] + noise
+    report = headroom_report(ev, window, {HONEST: [(ev.velocity - error, ev.offset)]}, 6)
+    rows = {line[:44].strip(): float(line.split()[-2]) for line in report.splitlines()[3:]}
+    keep = np.rint(ev.velocity * 127) >= 6
+    assert rows["as predicted"] == pytest.approx(np.mean(error[keep] ** 2), rel=1e-3)
+    assert np.var(win_level) * 0.5 < rows["minus each recording's level"] < rows["as predicted"] / 4
+    assert rows["minus each window's level"] < 2 * 0.01**2
+    assert "reads the target" in report

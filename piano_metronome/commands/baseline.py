@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 
 from piano_metronome.commands.common import fail
+from piano_metronome.safety import OverwriteError, check_file, refused_exit, write_atomic
 
 CONFIGS = ("d1", "d2", "all", "demo")
 
@@ -90,6 +91,8 @@ def train(
     try:
         _, tables, metrics = fit(data, config, mcfg, tcfg, out, log=lambda s: typer.echo(s, err=True),
                                  progress=not quiet)
+    except OverwriteError as exc:
+        raise refused_exit(exc) from None
     except (FileNotFoundError, ValueError) as exc:
         raise fail(str(exc)) from None
     typer.echo(format_tables(tables, f"validation, best epoch {metrics['best_epoch']} "
@@ -106,6 +109,7 @@ def evaluate(
     posterior: bool = typer.Option(False, "--posterior", help="Add the posterior-z reconstruction row "
                                    "(the encoder sees the target: a diagnostic, not a prediction)."),
     json_out: Path = typer.Option(None, "--json", help="Also write the tables as JSON here.", metavar="FILE"),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --json file."),
 ) -> None:
     """Per subset: velocity MSE (velocity/127), velocity MAE (MIDI), timing MAE (ms) of the model
     honest (z = the prior's mean), beside trivial baselines fitted on train."""
@@ -115,13 +119,23 @@ def evaluate(
     from piano_metronome.model.evaluate import format_tables, tables_to_json
     from piano_metronome.model.pipeline import evaluate_checkpoint
 
+    if json_out is not None:
+        try:
+            check_file(json_out, force)
+        except OverwriteError as exc:
+            raise refused_exit(exc) from None
     try:
         tables = evaluate_checkpoint(data, checkpoint, split, config, posterior)
     except (FileNotFoundError, ValueError) as exc:
         raise fail(str(exc)) from None
     typer.echo(format_tables(tables, f"{split} split, checkpoint {checkpoint}"))
     if json_out is not None:
-        json_out.write_text(json.dumps(tables_to_json(tables), indent=2) + "\n")
+        text = json.dumps(tables_to_json(tables), indent=2) + "\n"
+
+        def write(temp: Path) -> None:
+            temp.write_text(text)
+
+        write_atomic(json_out, write)
 
 
 @app.command("humanize")
@@ -138,6 +152,7 @@ def humanize(
                                 "OUT-N.mid, each from its own z drawn from p(z | score), instead of the "
                                 "most typical one (z = the prior's mean) in OUT.mid."),
     seed: int = typer.Option(0, "--seed", help="Seed of the first sample (the k-th uses seed + k - 1)."),
+    force: bool = typer.Option(False, "--force", help="Replace existing output files."),
 ) -> None:
     """Give a quantized MIDI file human velocities and timing, written through the same MIDI writer
     as `render` (the input's whole tempo map, its pedal)."""
@@ -153,7 +168,9 @@ def humanize(
     grids = set(data.get("train", {}).get("steps_per_beat", {}).values())
     spb = steps_per_beat or (grids.pop() if len(grids) == 1 else 4)
     try:
-        rep = humanize_file(model, in_mid, out_mid, spb, key=key, samples=samples, seed=seed)
+        rep = humanize_file(model, in_mid, out_mid, spb, key=key, samples=samples, seed=seed, force=force)
+    except OverwriteError as exc:
+        raise refused_exit(exc) from None
     except (RecordingError, ValueError) as exc:
         raise fail(str(exc)) from None
     low, high = rep.velocity_range

@@ -15,6 +15,39 @@ from .config import FEATURE_VERSION, ModelConfig, TrainConfig, to_json_dict
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 METRICS = "metrics.json"
+MODEL_NAME = "HumanizerVAE"  # in the weights' metadata: how a checkpoint's weights are recognised as ours
+
+
+def why_not_checkpoint_file(path: Path) -> str | None:
+    """None when ``path`` is a file a checkpoint of ours holds (free to replace), else why not.
+
+    Recognised by content, never by name alone: weights whose safetensors metadata names our
+    model, a config with our three sections, metrics with a training history. Anything else in
+    a checkpoint folder is the user's, and training into that folder is refused.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        if path.name == WEIGHTS and path.is_file():
+            with safe_open(str(path), framework="pt") as f:
+                if (f.metadata() or {}).get("model") == MODEL_NAME:
+                    return None
+        elif path.name in (CONFIG, METRICS) and path.is_file():
+            data = json.loads(path.read_text())
+            wanted = {"model", "train", "data"} if path.name == CONFIG else {"history", "best_epoch"}
+            if isinstance(data, dict) and wanted <= data.keys():
+                return None
+    except (OSError, ValueError, SafetensorError):  # unreadable: not ours (JSON, UTF-8 errors are ValueErrors)
+        pass
+    return "which is not a file of a checkpoint this project wrote"
+
+
+def check_checkpoint_target(folder: str | Path) -> None:
+    """Refuse (:class:`~piano_metronome.safety.OverwriteError`) to train into a folder that holds
+    anything but one of our checkpoints: checked before training, so a refusal costs nothing."""
+    from ..safety import check_folder
+
+    check_folder(Path(folder), why_not_checkpoint_file, forceable=False)
 
 
 def save_checkpoint(folder: str | Path, model, tcfg: TrainConfig, data: dict[str, Any],
@@ -25,7 +58,7 @@ def save_checkpoint(folder: str | Path, model, tcfg: TrainConfig, data: dict[str
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(folder / WEIGHTS), metadata={"format": "pt", "model": "HumanizerVAE"})
+    save_file(state, str(folder / WEIGHTS), metadata={"format": "pt", "model": MODEL_NAME})
     (folder / CONFIG).write_text(json.dumps(to_json_dict(model.cfg, tcfg, data), indent=2) + "\n")
     if metrics is not None:
         write_metrics(folder, metrics)

@@ -164,3 +164,45 @@ def latent_report(runs: list[tuple[Any, Any, dict]], w: Windows, samples: int) -
                      f"sample spread per note: velocity SD {v_sd.mean():.2f} MIDI, offset SD {o_sd.mean():.2f} ms"
                      + on_repeats)
     return "\n".join(lines)
+
+
+def _minus_group_level(error: np.ndarray, group: np.ndarray, squared: bool) -> np.ndarray:
+    """``error`` with each group's own level taken out: its mean (for a squared error, the best
+    constant) or its median (for an absolute error)."""
+    _, inv = np.unique(group, return_inverse=True)
+    if squared:
+        level = np.bincount(inv, weights=error) / np.bincount(inv)
+    else:
+        level = np.array([np.median(error[inv == g]) for g in range(int(inv.max(initial=-1)) + 1)])
+    return error - level[inv]
+
+
+def headroom_report(ev: Notes, window: np.ndarray, merged: Merged, floor: int) -> str:
+    """How much of the honest error is a take's or a window's overall level, per subset.
+
+    Each row READS THE TARGET (it is not a predictor): the honest predictions of every seed, with
+    each recording's (then each window's) mean velocity error and median offset error added
+    back. A score-only model can at best learn those levels from the score, so the rows bound
+    what conditioning on the take or on the passage could gain, and say whether the rest of the
+    error lies inside the windows, note by note. ``window`` is each distinct note's window.
+    """
+    if HONEST not in merged:
+        return ""
+    lines = ["\nheadroom (reads the target, not a predictor): the honest predictions with each recording's or "
+             "each window's own level of error removed"]
+    for subset in sorted(set(ev.subset)):
+        mask = selected(ev, subset, floor)
+        v_true, o_true = ev.velocity[mask], ev.offset[mask]
+        ms = ev.ms_per_step[mask]
+        lines.append(f"  {author_table_name(subset)}     velocity MSE   timing MAE ms")
+        for label, group in (("as predicted", None), ("minus each recording's level", ev.recording[mask]),
+                             ("minus each window's level", window[mask])):
+            v_mse, o_mae = [], []
+            for v, o in merged[HONEST]:
+                dv, do = v_true - v[mask], (o_true - o[mask]) * ms
+                if group is not None:
+                    dv, do = _minus_group_level(dv, group, True), _minus_group_level(do, group, False)
+                v_mse.append(float(np.mean(dv**2)))
+                o_mae.append(float(np.mean(np.abs(do))))
+            lines.append(f"    {label:<40} {np.mean(v_mse):.5f}   {np.mean(o_mae):6.2f}")
+    return "\n".join(lines)

@@ -99,7 +99,10 @@ def _write_midi(path: Path, perf: Performance, steps_per_beat: int, hits: Notes)
     grid_seconds = perf.tempo_map.beats_to_seconds(np.arange(n_steps) / steps_per_beat)
     spec = RenderSpec(steps_per_beat=steps_per_beat, tempo_steps=tempo_steps, tempo_bpm=tempo_bpm,
                       beats_per_bar=perf.beats_per_bar, lead_in_beats=0, meta={"source": "baseline humanize"})
-    render_hits(hits, spec, pedal_per_step(perf, grid_seconds)).dump_midi(str(path))
+    from ..safety import write_atomic
+
+    score = render_hits(hits, spec, pedal_per_step(perf, grid_seconds))
+    write_atomic(path, lambda temp: score.dump_midi(str(temp)))
 
 
 def sample_paths(out_path: Path, samples: int) -> list[Path]:
@@ -110,11 +113,20 @@ def sample_paths(out_path: Path, samples: int) -> list[Path]:
 
 
 def humanize_file(model, in_path: str | Path, out_path: str | Path, steps_per_beat: int,
-                  key: str | None = None, samples: int = 0, seed: int = 0) -> HumanizeReport:
+                  key: str | None = None, samples: int = 0, seed: int = 0, force: bool = False) -> HumanizeReport:
     """Humanize ``in_path`` into ``out_path`` (z = prior mean: the most typical performance), or,
-    with ``samples`` = N > 0, into N files, each from its own z drawn from p(z | score)."""
+    with ``samples`` = N > 0, into N files, each from its own z drawn from p(z | score).
+
+    Every output is checked before any work: an existing file is replaced only with ``force``
+    (:class:`~piano_metronome.safety.OverwriteError` otherwise), and each is written atomically.
+    """
+    from ..safety import check_file
     from .features import windows_from_table
     from .train import predict
+
+    paths = sample_paths(Path(out_path), samples)
+    for path in paths:
+        check_file(path, force)
 
     if model.cfg.ar_hidden and model.cfg.ar_hide <= 0.0:
         raise ValueError("this checkpoint was trained teacher-forced only (ar_hide = 0): it needs the "
@@ -125,7 +137,6 @@ def humanize_file(model, in_path: str | Path, out_path: str | Path, steps_per_be
     table, order, grid = score_table(perf, steps_per_beat, ks, model.cfg.steps)
     w = windows_from_table(table)
     written = table.column("note_duration").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-    paths = sample_paths(Path(out_path), samples)
     shifts, velocities = [], []
     for k, path in enumerate(paths):
         mode = "sample" if samples > 0 else "prior"

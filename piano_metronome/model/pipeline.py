@@ -87,10 +87,16 @@ def evaluate_model(model, train_w: Windows, eval_w: Windows,
 
 def fit(data_dir: str | Path, config: str, mcfg: ModelConfig, tcfg: TrainConfig, out: str | Path | None,
         log: Callable[[str], None] = print, progress: bool = True) -> tuple[Any, dict[str, list[Row]], dict]:
-    """Train on ``train``, stop early on ``validation``, evaluate there, save to ``out`` if given."""
-    from .checkpoint import save_checkpoint
+    """Train on ``train``, stop early on ``validation``, evaluate there, save to ``out`` if given.
+
+    ``out`` is checked first: a folder holding anything but our checkpoint files is refused
+    (:class:`~piano_metronome.safety.OverwriteError`) before any training.
+    """
+    from .checkpoint import check_checkpoint_target, save_checkpoint
     from .train import train
 
+    if out is not None:
+        check_checkpoint_target(out)
     start = time.monotonic()
     train_w = load_windows(data_dir, config, "train")
     val_w = load_windows(data_dir, config, "validation")
