@@ -553,3 +553,20 @@ def test_good_recordings_build_as_when_built_alone(hostile_raw: Path, tmp_path: 
 
     assert windows(tmp_path / "b").equals(windows(tmp_path / "a"))
     shutil.rmtree(tmp_path / "a")
+
+
+def test_a_named_click_track_is_found_when_our_walk_reads_the_notes() -> None:
+    """A conductor track, the take (with a note never released, so our walk reads every note) and
+    a click track named "click": the click is found by its own name, not by symusic's numbering
+    of tracks, so its notes are the click and none of them is counted as played."""
+    from piano_metronome.inputs.midi import ClickSpec
+
+    conductor = track([(0, tempo_event(100.0)), (0, b"\xff\x58\x04\x04\x02\x18\x08")])
+    take = [event for event in take_events() if event[1][0] != 0xFF] + [(103 * TPQ, b"\x90\x40\x50")]
+    clicks = [(0, b"\xff\x03\x05click")] + [(tick, msg) for beat in range(30)
+                                          for tick, msg in ((beat * TPQ, b"\x99\x25\x64"),
+                                                            (beat * TPQ + 10, b"\x89\x25\x00"))]
+    performance = parse_midi_bytes(smf([conductor, track(take), track(clicks)]), "take.mid", ClickSpec("click"))
+    assert [kind for kind, _ in performance.findings] == [WarningKind.NOTES_NEVER_RELEASED.value]
+    assert performance.click_times is not None and len(performance.click_times) == 30
+    assert performance.input_notes == 96 + 1

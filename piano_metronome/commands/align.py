@@ -40,7 +40,8 @@ def align_file(
                             "file name)."),
     beats: Path = typer.Option(None, help="Beat-list sidecar: JSON {'beats': [s…], 'downbeats': [bool…]} or "
                                "one time per line."),
-    click_track: str = typer.Option(None, help="Track (name or index) whose notes are the click, if the file has one."),
+    click_track: str = typer.Option(None, help="Track (name, or index among the tracks that hold notes) whose notes "
+                                    "are the click, if the file has one; a name is the safer choice."),
     click_pitch: int = typer.Option(None, help="Only notes of this pitch on the click track are clicks."),
     latency: str = typer.Option("robust", help="'robust', 'none', or a fixed number of ms."),
     as_json: bool = typer.Option(False, "--json", help="Print the full report as JSON on stdout."),

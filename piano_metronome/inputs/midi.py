@@ -130,7 +130,13 @@ class Performance:
 
 @dataclass(frozen=True)
 class ClickSpec:
-    """Where a click track lives inside a file: a track (name or index) and optionally a pitch."""
+    """Where a click track lives inside a file: a track (name or index) and optionally a pitch.
+
+    A name is the safe choice: it is read from the file itself whichever reader read the notes.
+    An index counts the tracks symusic keeps, those that hold notes (a conductor track does not
+    count), except in a file our own walk has to read (notes never released), where it counts
+    the file's track chunks from 0.
+    """
 
     track: str | int
     pitch: int | None = None
@@ -418,6 +424,9 @@ def _track_notes(score: ScoreTick, walked: _Walked, click: ClickSpec | None,
                  findings: list[tuple[str, str]]) -> list[tuple[int, str, bool, dict[str, NDArray[Any]]]]:
     """(index, name, is drum, notes) of each track: symusic's when it read every note-on, else ours.
 
+    Index and name come from whoever read the notes: symusic's track numbering, or, for our walk,
+    the file's track chunks (from 0) and each chunk's own track-name event.
+
     symusic drops a note-on never released and pairs a re-struck key's note-off with the older
     note-on; then our walk's notes are used, each unreleased note closed at the next note-on of
     its key or at the end of its track (one finding says how many).
@@ -433,14 +442,13 @@ def _track_notes(score: ScoreTick, walked: _Walked, click: ClickSpec | None,
                      f"{scan.restruck + scan.unreleased} note-on(s) never released: {scan.restruck} closed at the "
                      f"next note-on of their key, {scan.unreleased} at the end of their track (symusic read "
                      f"{symusic_notes} of {scan.note_ons} notes)"))
-    names = {i: t.name for i, t in enumerate(score.tracks)} if click is not None else {}
     tracks = []
     for chunk in range(len(walked.chunks)):
         for drum in (False, True):
             sel = (ours.chunk == chunk) & ((ours.channel == 9) == drum)
             columns = {"time": ours.time[sel], "duration": ours.duration[sel], "pitch": ours.pitch[sel],
                        "velocity": ours.velocity[sel]}
-            tracks.append((chunk, names.get(chunk, ""), drum, columns))
+            tracks.append((chunk, scan.track_names.get(chunk, ""), drum, columns))
     return tracks
 
 

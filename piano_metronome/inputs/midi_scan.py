@@ -30,6 +30,8 @@ META_LENGTHS: dict[int, tuple[str, tuple[int, ...]]] = {
     0x2F: ("end of track", (0,)), 0x51: ("tempo", (3,)), 0x54: ("SMPTE offset", (5,)),
     0x58: ("time signature", (4,)), 0x59: ("key signature", (2,)),
 }
+#: The meta event that names a track (a click track may be asked for by that name).
+TRACK_NAME = 0x03
 #: What the data bytes of each channel message mean, for messages naming a damaged byte.
 DATA_MEANING = {0x80: ("note-off key", "note-off velocity"), 0x90: ("note-on key", "note-on velocity"),
                 0xA0: ("aftertouch key", "aftertouch pressure"), 0xB0: ("controller number", "controller value"),
@@ -83,6 +85,9 @@ class MidiScan:
     #: Note-ons still sounding when their track ends (closed at the track's last tick).
     unreleased: int = 0
     malformed: list[MalformedMeta] = field(default_factory=list)
+    #: The first track-name meta event (0x03) of each chunk, by chunk index from 0: a click track is
+    #: looked up by name in the walk's own numbering (symusic numbers only the tracks it keeps).
+    track_names: dict[int, str] = field(default_factory=dict)
 
     @property
     def ordinary(self) -> bool:
@@ -229,6 +234,8 @@ def _walk_system(data: bytes, pos: int, end: int, track: int, tick: int, scan: M
         allowed = META_LENGTHS.get(meta_type)
         if allowed is not None and length not in allowed[1]:
             scan.malformed.append(MalformedMeta(meta_type, track, tick, pos, length))
+        if meta_type == TRACK_NAME and track - 1 not in scan.track_names:
+            scan.track_names[track - 1] = data[after:after + length].decode("utf-8", "replace")
         return after + length
     if byte in (0xF0, 0xF7):
         length, after = _vlq(data, pos + 1, end, "SysEx length", track)
