@@ -23,9 +23,10 @@ over seeds and a 95 % bootstrap interval over recordings:
 
 Then, per split, the headroom: the honest error with each recording's and each window's own
 level removed (these rows read the target), which bounds what a model of the take's or the
-passage's loudness could gain. Then the latent: KL per window, and the spread of velocities and offsets over 10 sampled
-performances of each validation window, beside the pianist's own spread between repeats of the
-same bar within a take. Results on stdout, training logs on stderr.
+passage's loudness could gain. Then the latent: KL per window, and the spread of velocities and
+offsets over 10 sampled performances of each validation window, beside the pianist's own spread
+between repeats of the same bar within a take. Results on stdout, training logs on stderr
+(``--jobs N``: N runs at a time in child processes, their log lines marked with the run).
 """
 
 from __future__ import annotations

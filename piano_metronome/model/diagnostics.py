@@ -181,8 +181,8 @@ def headroom_report(ev: Notes, window: np.ndarray, merged: Merged, floor: int) -
     """How much of the honest error is a take's or a window's overall level, per subset.
 
     Each row READS THE TARGET (it is not a predictor): the honest predictions of every seed, with
-    each recording's (then each window's) mean velocity error and median offset error added
-    back. A score-only model can at best learn those levels from the score, so the rows bound
+    each recording's (then each window's) mean velocity error and median offset error taken
+    out. A score-only model can at best learn those levels from the score, so the rows bound
     what conditioning on the take or on the passage could gain, and say whether the rest of the
     error lies inside the windows, note by note. ``window`` is each distinct note's window.
     """

@@ -20,6 +20,7 @@ from ..inputs.midi import Performance, read_midi
 from ..notes import Notes
 from ..outputs.render import RenderSpec, render_hits
 from ..processing.keys import estimate_key, key_signature, parse_key
+from ..safety import check_file, write_atomic
 
 
 @dataclass
@@ -99,8 +100,6 @@ def _write_midi(path: Path, perf: Performance, steps_per_beat: int, hits: Notes)
     grid_seconds = perf.tempo_map.beats_to_seconds(np.arange(n_steps) / steps_per_beat)
     spec = RenderSpec(steps_per_beat=steps_per_beat, tempo_steps=tempo_steps, tempo_bpm=tempo_bpm,
                       beats_per_bar=perf.beats_per_bar, lead_in_beats=0, meta={"source": "baseline humanize"})
-    from ..safety import write_atomic
-
     score = render_hits(hits, spec, pedal_per_step(perf, grid_seconds))
     write_atomic(path, lambda temp: score.dump_midi(str(temp)))
 
@@ -120,7 +119,6 @@ def humanize_file(model, in_path: str | Path, out_path: str | Path, steps_per_be
     Every output is checked before any work: an existing file is replaced only with ``force``
     (:class:`~piano_metronome.safety.OverwriteError` otherwise), and each is written atomically.
     """
-    from ..safety import check_file
     from .features import windows_from_table
     from .train import predict
 
