@@ -112,6 +112,11 @@ def _skip(skipped: list[SkippedFile] | None, path: str, reason: str) -> None:
         skipped.append(SkippedFile(path, reason))
 
 
+def relative_name(subset: str, file_name: str) -> str:
+    """``<subset>/<file name>``: how a recording's file is named in reports, messages and a take's
+    ``midi.path`` (for a manifest row or a row of the recordings table alike)."""
+    return f"{subset}/{file_name}"
+
 @dataclass(frozen=True)
 class ManifestRow:
     """One recording: where it is, what it should hash to, what its name claims, its split."""
@@ -129,8 +134,8 @@ class ManifestRow:
 
     @property
     def relative_name(self) -> str:
-        """``<subset>/<file name>``: how the file is named in reports, messages and a take's ``midi.path``."""
-        return f"{self.subset}/{self.file_name}"
+        """``<subset>/<file name>`` (:func:`relative_name`)."""
+        return relative_name(self.subset, self.file_name)
 
     def path(self, raw: Path) -> Path:
         """The file's place under the raw folder; refuses names that would escape it."""

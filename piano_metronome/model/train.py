@@ -117,8 +117,8 @@ def validation_loss(model: HumanizerVAE, w: Windows) -> dict[str, float]:
     return out
 
 
-def check_select_on(mcfg: ModelConfig, tcfg: TrainConfig) -> None:
-    """Refuse, before any training, a ``select_on`` this model cannot be selected on, or an unknown schedule."""
+def check_choices(mcfg: ModelConfig, tcfg: TrainConfig) -> None:
+    """Refuse, before any training, an unknown ``schedule`` or a ``select_on`` this model cannot be selected on."""
     if tcfg.schedule not in ("plateau", "cosine"):
         raise ValueError(f"schedule={tcfg.schedule!r}: use 'plateau' or 'cosine'")
     if tcfg.select_on not in ("honest", "teacher_forced"):
@@ -212,7 +212,7 @@ def _train_epoch(model, ema: EMA, opt, w: Windows, tcfg: TrainConfig, rng, progr
 def train(mcfg: ModelConfig, tcfg: TrainConfig, train_w: Windows, val_w: Windows,
           log: Callable[[str], None] = print, progress: bool = True) -> tuple[HumanizerVAE, History]:
     """Train a fresh model; stop early on the validation loss; return the best weights."""
-    check_select_on(mcfg, tcfg)
+    check_choices(mcfg, tcfg)
     seed_everything(tcfg.seed, tcfg.threads)
     rng = np.random.default_rng(tcfg.seed)
     model = HumanizerVAE(mcfg)

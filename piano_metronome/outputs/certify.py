@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from piano_metronome.inputs.manifest import relative_name
 from piano_metronome.inputs.midi import Performance
 from piano_metronome.outputs.check_report import Report
 from piano_metronome.outputs.schema import RECORDINGS_CONFIG, RECORDINGS_SPLIT
@@ -141,7 +142,7 @@ def find_raw(row: Row, sources: list[Path]) -> Path:
     """The raw file of a row in the first source that has it, verified against the stored sha256."""
     from piano_metronome.inputs.manifest import sha256_file
 
-    name = f"{row['subset']}/{row['file_name']}"
+    name = relative_name(str(row["subset"]), str(row["file_name"]))
     for source in sources:
         path = source / str(row["subset"]) / str(row["file_name"])
         if path.is_file():
@@ -157,7 +158,7 @@ def certify_row(row: Row, sources: list[Path], starts: tuple[np.ndarray, np.ndar
     from piano_metronome.inputs.midi import RecordingError, read_midi
 
     rid = row["recording_id"]
-    name = f"{row['subset']}/{row['file_name']}"
+    name = relative_name(str(row["subset"]), str(row["file_name"]))
     if row["status"] != "ok":
         return TakeCertificate(rid, name, None, f"rejected by the build: {row['reason']}")
     path = find_raw(row, sources)
@@ -437,7 +438,8 @@ def _takes_table(title: str, rows: list[Row]) -> list[str]:
              "| take | verdict | BPM label / map / tracked | ratio | F beat | F multiple | phase ms | F label |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| `{r['subset']}/{r['file_name']}` | {r['cert_verdict']} | {r['bpm_labelled']:g} / "
+        lines.append(f"| `{relative_name(r['subset'], r['file_name'])}` | {r['cert_verdict']} | "
+                     f"{r['bpm_labelled']:g} / "
                      f"{r['bpm_tempo_map']:.2f} / {r['cert_tracked_bpm']:.2f} | {r['cert_tempo_ratio']:.3f} | "
                      f"{r['cert_f_measure']:.2f} | {r['cert_f_measure_at_multiple']:.2f} | {r['cert_phase_ms']:+.0f} | "
                      f"{r['cert_label_f_measure']:.2f} |")

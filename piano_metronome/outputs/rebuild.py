@@ -129,7 +129,7 @@ def missing_note(summary: BuildSummary) -> list[str]:
     missing = [r.row for r in summary.rejected if r.report.reason_kind == RejectionKind.FILE_MISSING.value]
     if not missing:
         return []
-    return [f"{len(missing)} recording(s) were not found (e.g. {missing[0].subset}/{missing[0].file_name}): bring "
+    return [f"{len(missing)} recording(s) were not found (e.g. {missing[0].relative_name}): bring "
             "them with `piano-metronome fetch`, or pass --raw / --corpus"]
 
 

@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from piano_metronome.inputs.manifest import sha256_file
+from piano_metronome.inputs.manifest import relative_name, sha256_file
 from piano_metronome.kinds import ConflictKind, DropReason, RejectionKind, WarningKind
 from piano_metronome.outputs.check_report import MAX_LISTED, Check, Report
 from piano_metronome.outputs.configs import RECORDINGS, TAKES, WINDOWS, columns_of, table_kind
@@ -436,7 +436,7 @@ def check_takes(shards: list[Shard], recordings: pa.Table | None, check: Check) 
 
     if recordings is None:
         return
-    files = {r["recording_id"]: (r["sha256"], f"{r['subset']}/{r['file_name']}")
+    files = {r["recording_id"]: (r["sha256"], relative_name(r["subset"], r["file_name"]))
              for r in recordings.select(["recording_id", "sha256", "subset", "file_name"]).to_pylist()}
     windows: dict[str, dict[str, tuple[np.ndarray, ...]]] = defaultdict(dict)  # recording → config → notes
     for shard in shards:  # in shard order: a recording's windows may run on into the split's next shard
