@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pyarrow as pa
 import pytest
 
-from piano_metronome.inputs.manifest import read_manifest
+from piano_metronome.inputs.manifest import ManifestRow, read_manifest
 from piano_metronome.kinds import WARNING_LABELS, ConflictKind, DropReason, Kind, RejectionKind, WarningKind
 from piano_metronome.outputs import stats
 from piano_metronome.outputs.rebuild import missing_note
@@ -121,8 +121,8 @@ def test_recordings_table_declares_every_kind_column() -> None:
 def test_rebuild_names_missing_files_by_kind_not_wording() -> None:
     report = AlignmentReport("d1/x", "d1", "train", "d1/x.mid")
     report.reject(RejectionKind.FILE_MISSING, "the file went for a walk")
-    row = SimpleNamespace(subset="d1", file_name="x_100_C.mid")
-    summary = SimpleNamespace(rejected=[recording.RecordingResult(row, None, report)])  # type: ignore[arg-type]
+    row = ManifestRow("d1/x", "d1", "x_100_C.mid", 1, "0" * 64, "100", "C", 4, "train", "")
+    summary = SimpleNamespace(rejected=[recording.RecordingResult(row, None, report)])
     assert "1 recording(s) were not found (e.g. d1/x_100_C.mid)" in missing_note(summary)[0]
     report.reason_kind = RejectionKind.SHA256_DIFFERS.value
     assert missing_note(summary) == []

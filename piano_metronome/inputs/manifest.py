@@ -117,6 +117,7 @@ def relative_name(subset: str, file_name: str) -> str:
     ``midi.path`` (for a manifest row or a row of the recordings table alike)."""
     return f"{subset}/{file_name}"
 
+
 @dataclass(frozen=True)
 class ManifestRow:
     """One recording: where it is, what it should hash to, what its name claims, its split."""
