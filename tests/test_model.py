@@ -24,7 +24,7 @@ from piano_metronome.model.evaluate import distinct_notes, evaluate_predictions 
 from piano_metronome.model.features import CONTEXT_DIM, make_batch, windows_from_table  # noqa: E402
 from piano_metronome.model.pipeline import HONEST_ROW, POSTERIOR_ROW, evaluate_model  # noqa: E402
 from piano_metronome.model.train import predict, train  # noqa: E402
-from piano_metronome.model.vae import HumanizerVAE  # noqa: E402
+from piano_metronome.model.vae import HumanizerVAE, piano_roll  # noqa: E402
 
 TINY = {"d_model": 16, "heads": 2, "layers": 1, "latent": 4, "key_embed": 4, "head_hidden": 32,
         "ar_hidden": 8, "dropout": 0.0}
@@ -105,6 +105,22 @@ def test_features_have_declared_widths(data):
     assert batch.context.shape == (3, CONTEXT_DIM)
     out = model(batch, z_mode="prior")
     assert out["velocity"].shape == (n,) and torch.all((out["offset"] > -0.5) & (out["offset"] < 0.5))
+
+
+def test_piano_roll_marks_onsets_and_the_written_hold(data):
+    """The step texture's roll: each note's onset at its step, and its key held from that step for
+    its written duration (whole steps), cut at the window's end; nothing anywhere else."""
+    w, _ = data
+    idx = np.arange(3)
+    batch = make_batch(w, idx)
+    roll = piano_roll(batch, 64, 88).numpy()
+    onsets, held = np.zeros((3, 64, 88)), np.zeros((3, 64, 88))
+    for b, step, key, dur in zip(batch.batch_index.tolist(), batch.step.tolist(), batch.key.tolist(),
+                                 w.note_written[batch.notes].tolist(), strict=True):
+        onsets[b, step, key] = 1.0
+        held[b, step:min(step + int(dur), 64), key] = 1.0
+    assert held.sum() > onsets.sum() > 0  # the fake score has notes longer than a step
+    np.testing.assert_array_equal(roll, np.concatenate([onsets, held], axis=-1))
 
 
 def test_training_lowers_the_loss_and_is_seeded(data):

@@ -6,7 +6,7 @@ it is deterministic, and on these features it is what a careful engineer would t
 network. To give it the interactions a tree would find, the metrical position (sub-beat and
 beat one-hots) is crossed with the note's role (register, chord size, top/bottom of the chord,
 local melody, written duration) and the window's density. It sees exactly the score-only
-inputs the VAE sees (written durations, the window/take context), never a performance value.
+inputs the VAE sees (written durations, the context of the window and its neighbours), never a performance value.
 
 The penalty is chosen on the validation split from a short grid; the test split is never read.
 """

@@ -4,6 +4,8 @@ GrooVAE's "humanize" setting, for 88 keys instead of 9 drums, with the notes as 
 
     token  : one per note = Linear([its features, its step's features, its key's embedding,
              the window's score context]) + an embedding of its step in the window
+             + the texture at its step: a bi-LSTM over the window's 64-step piano roll
+             (every key's onset and whether it is held, silences included)
     prior  : p(z | score)       = mean over the window's tokens -> MLP -> (mu, log-variance)
     encoder: q(z | performance) = mean over tokens of MLP([token, velocity, offset]) -> (mu, log-var)
     states : a transformer over the window's note tokens (each note attends to every other: the
@@ -69,6 +71,21 @@ def _padded(x: torch.Tensor, batch_index: torch.Tensor, n_windows: int) -> tuple
     return padded, pad
 
 
+def piano_roll(batch: Batch, steps: int, keys: int) -> torch.Tensor:
+    """(windows, steps, 2 · keys): which keys start on each step, then which are held down on it
+    (from the onset for the note's duration input, in whole steps, at least one, cut at the window's
+    end). Both come from the score alone."""
+    where = (batch.batch_index, batch.step, batch.key)
+    onsets = torch.zeros(batch.windows, steps, keys)
+    onsets[where] = 1.0
+    change = torch.zeros(batch.windows, steps + 1, keys)  # +1 where a key goes down, -1 where it comes up
+    ones = torch.ones(len(batch.step))
+    change.index_put_(where, ones, accumulate=True)
+    end = (batch.step + batch.duration.round().long().clamp(min=1)).clamp(max=steps)
+    change.index_put_((batch.batch_index, end, batch.key), -ones, accumulate=True)
+    return torch.cat([onsets, change.cumsum(1)[:, :steps].clamp(0.0, 1.0)], dim=-1)
+
+
 class Block(nn.Module):
     """A pre-norm transformer block (as in nanoGPT, without the causal mask): every note of a
     window attends to every other. Dropout only on the residual branches: dropout on the
@@ -103,6 +120,12 @@ class HumanizerVAE(nn.Module):
         self.key_embed = nn.Embedding(cfg.n_keys, cfg.key_embed)
         self.step_embed = nn.Embedding(cfg.steps, d)
         self.token = nn.Linear(n_in + cfg.key_embed + CONTEXT_DIM, d)
+        self.roll: nn.Linear | None = None
+        if cfg.step_hidden:
+            s_dim = step_feature_dim(cfg.max_sub_beats, cfg.max_beats)
+            self.roll = nn.Linear(2 * cfg.n_keys, d)  # a step's 88 onsets and 88 held keys -> a chord code
+            self.step_rnn = nn.LSTM(d + s_dim, cfg.step_hidden, batch_first=True, bidirectional=True)
+            self.step_out = nn.Linear(2 * cfg.step_hidden, d)
         self.prior = _mlp(d + CONTEXT_DIM, d, 2 * cfg.latent)
         self.encoder = _mlp(d + 2, d, d)
         self.to_posterior = nn.Linear(d + CONTEXT_DIM, 2 * cfg.latent)
@@ -121,7 +144,17 @@ class HumanizerVAE(nn.Module):
         """One d_model vector per note from the score alone (features, key, step, window context)."""
         x = torch.cat([batch.note_features, batch.step_features[batch.batch_index, batch.step],
                        self.key_embed(batch.key), batch.context[batch.batch_index]], dim=-1)
-        return self.token(x) + self.step_embed(batch.step)
+        return self.token(x) + self.step_embed(batch.step) + self.texture(batch)
+
+    def texture(self, batch: Batch) -> torch.Tensor | float:
+        """Each note's view of the window's texture: a bi-LSTM over the 64 steps of the window's piano
+        roll (every key's onset and whether it is held, rests included), read at the note's step; 0
+        without ``step_hidden``. Attention over notes sees only the onsets; what is still sounding
+        under a note, and the silences, are what this adds."""
+        if self.roll is None:
+            return 0.0
+        seq = torch.cat([self.roll(piano_roll(batch, self.cfg.steps, self.cfg.n_keys)), batch.step_features], dim=-1)
+        return self.step_out(self.step_rnn(seq)[0])[batch.batch_index, batch.step]
 
     def prior_params(self, batch: Batch, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """p(z | score): mean and log-variance from the window's pooled tokens and its context."""
