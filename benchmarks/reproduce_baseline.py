@@ -122,9 +122,10 @@ def train_in_processes(args: argparse.Namespace, runs: list[tuple[int, str]], fo
         time.sleep(1.0)
         for item in [r for r in running if r[0].poll() is not None]:
             running.remove(item)
-            item[1].join()
-            if item[0].returncode != 0:
-                failed.append(f"{run_tag(item[2], item[3])} (exit {item[0].returncode})")
+            child, relay, seed, duration_input = item
+            relay.join()
+            if child.returncode != 0:
+                failed.append(f"{run_tag(seed, duration_input)} (exit {child.returncode})")
     if failed:
         sys.exit(f"training failed: {', '.join(failed)}; its log is above")
     out = []

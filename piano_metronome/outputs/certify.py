@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from piano_metronome.inputs.manifest import relative_name
+from piano_metronome.inputs.manifest import relative_name, sha256_file
 from piano_metronome.inputs.midi import Performance
 from piano_metronome.outputs.check_report import Report
 from piano_metronome.outputs.schema import RECORDINGS_CONFIG, RECORDINGS_SPLIT
@@ -140,11 +140,9 @@ def check_grid(grid: Grid, row: Row, starts: tuple[np.ndarray, np.ndarray] | Non
 
 def find_raw(row: Row, sources: list[Path]) -> Path:
     """The raw file of a row in the first source that has it, verified against the stored sha256."""
-    from piano_metronome.inputs.manifest import sha256_file
-
     name = relative_name(str(row["subset"]), str(row["file_name"]))
     for source in sources:
-        path = source / str(row["subset"]) / str(row["file_name"])
+        path = source / name
         if path.is_file():
             if sha256_file(path) != row["sha256"]:
                 raise CertifyError(f"{path}: sha256 differs from the dataset's; it is not the recording that was built")
