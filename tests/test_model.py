@@ -150,6 +150,42 @@ def test_training_decodes_both_paths(data):
     assert grad is None or not grad.any()
 
 
+def test_z_shift_moves_a_whole_window_alike(data):
+    """With ``z_shift`` and the head blind to z, changing z moves every note of a window by the
+    same amount in the logits, and that amount is the shift layer's (z is a window-wide
+    loudness and push); windows given the same z do not move."""
+    w, _ = data
+    model = HumanizerVAE(ModelConfig(**TINY, z_shift=True)).eval()
+    assert model.z_shift is not None
+    batch = make_batch(w, np.arange(3))
+    with torch.no_grad():
+        model.head[0].weight[:, -model.cfg.latent:] = 0.0
+        z1 = torch.zeros(3, model.cfg.latent)
+        z2 = z1.clone()
+        z2[:2] = torch.randn(2, model.cfg.latent, generator=torch.Generator().manual_seed(0))
+        (v1, o1), (v2, o2) = model.decode(batch, z1), model.decode(batch, z2)
+        logit = torch.logit(v2.double()) - torch.logit(v1.double())
+        push = torch.atanh(2 * o2.double()) - torch.atanh(2 * o1.double())
+        want = (model.z_shift(z2) - model.z_shift(z1)).double()[batch.batch_index]
+    torch.testing.assert_close(logit, want[:, 0], atol=1e-4, rtol=1e-3)
+    torch.testing.assert_close(push, want[:, 1], atol=1e-4, rtol=1e-3)
+    third = batch.batch_index == 2
+    assert third.any() and not logit[third].any() and logit[~third].abs().min() > 0
+
+
+def test_posterior_dropout_weakens_only_the_posterior_path(data):
+    """``posterior_dropout`` drops note states on the posterior path alone: at 1.0 that path's
+    loss sends no gradient into the transformer, while the honest path's still does."""
+    w, _ = data
+    model = HumanizerVAE(ModelConfig(**TINY, posterior_dropout=1.0)).train()
+    batch = make_batch(w, np.arange(4))
+    qkv = model.blocks[0].qkv.weight
+    for name, trained in (("velocity_mse", False), ("velocity_mse_honest", True)):
+        model.zero_grad()
+        model.loss(batch, model(batch))[name].backward()
+        assert (qkv.grad is not None and bool(qkv.grad.any())) == trained, name
+
+
 def test_cosine_schedule_spans_the_time_budget():
     """The cosine learning rate starts at lr, ends at lr_min when the budget is spent, and falls between."""
     from piano_metronome.model.train import cosine_lr

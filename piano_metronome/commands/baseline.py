@@ -69,7 +69,7 @@ def train(
     max_minutes: float = typer.Option(None, "--max-minutes", help="Stop after the epoch that passes this "
                                       "(default: TrainConfig.max_minutes)."),
     threads: int = typer.Option(None, "--threads", help="torch threads (default: TrainConfig.threads)."),
-    set_: list[str] = typer.Option([], "--set", help="Override a hyper-parameter, e.g. --set dec_hidden=256 "
+    set_: list[str] = typer.Option([], "--set", help="Override a hyper-parameter, e.g. --set head_hidden=256 "
                                    "(any field of ModelConfig or TrainConfig, see model/config.py).",
                                    metavar="NAME=VALUE"),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars (epoch lines are still printed)."),
