@@ -78,7 +78,7 @@ def test_every_demo_finding_has_a_known_kind() -> None:
         result = recording.process_row(row, [DEMO.parent], AlignOptions())
         report = result.report
         report.check_findings()
-        assert all(WarningKind(k) for k in [*report.warning_kinds, *result.input_warning_kinds])
+        assert all(WarningKind(k) for k in [*report.warning_kinds, *(w.kind for w in result.input_warnings)])
         assert all(ConflictKind(k) for k in report.conflict_kinds)
         assert all(DropReason(k) for k in report.dropped)
 

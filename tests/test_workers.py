@@ -10,7 +10,7 @@ from piano_metronome.inputs.manifest import read_manifest
 from piano_metronome.outputs import workers
 from piano_metronome.outputs.report_log import ReportLog, by_recording_id, read_log, result_from_json, result_to_json
 from piano_metronome.processing.align import AlignOptions
-from piano_metronome.processing.recording import process_row
+from piano_metronome.processing.recording import InputWarning, process_row
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_ROWS = read_manifest(ROOT / "raw_midi" / "demo" / "manifest.csv")
@@ -39,8 +39,8 @@ def test_result_json_round_trip():
     from piano_metronome.kinds import WarningKind
 
     result = replace(process_row(DEMO_ROWS[2], [ROOT / "raw_midi"], AlignOptions()),
-                     input_warnings=("first", "second"),
-                     input_warning_kinds=(WarningKind.NOTES_EXCLUDED.value, WarningKind.NO_TEMPO_EVENT.value))
+                     input_warnings=(InputWarning(WarningKind.NOTES_EXCLUDED.value, "first"),
+                                     InputWarning(WarningKind.NO_TEMPO_EVENT.value, "second")))
     back = result_from_json(result_to_json(result))
     assert back == replace(result, aligned=None, midi_bytes=None)
     assert back.ok

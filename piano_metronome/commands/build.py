@@ -164,7 +164,7 @@ class ConsoleProgress(BuildProgress):
         path = escape(result.report.path)
         if not result.ok:
             self.console.print(f"[red]rejected[/] ({result.report.reason_kind}) {path}: {escape(result.report.reason)}")
-        for kind, warning in zip(result.input_warning_kinds, result.input_warnings, strict=True):
+        for kind, warning in result.input_warnings:
             self.console.print(f"[yellow]warning[/] ({kind}) {path}: {escape(warning)}")
 
     def finished(self) -> None:

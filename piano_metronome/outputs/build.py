@@ -229,10 +229,8 @@ def write_build_report(summary: BuildSummary, options: AlignOptions, out: Path) 
         "rejected": {r.row.recording_id: {"file": r.row.relative_name, "kind": r.report.reason_kind,
                                           "reason": r.report.reason} for r in summary.rejected},
         "manifest_problems": summary.manifest_problems,
-        "input_warnings": {r.row.recording_id: [{"file": r.row.relative_name, "kind": kind,
-                                                 "text": text}
-                                                for kind, text in zip(r.input_warning_kinds, r.input_warnings,
-                                                                      strict=True)]
+        "input_warnings": {r.row.recording_id: [{"file": r.row.relative_name, "kind": kind, "text": text}
+                                                for kind, text in r.input_warnings]
                            for r in summary.recordings.warned},
         "skip_broken": summary.skip_broken,
         "dropped_notes": dict(sorted(summary.dropped().items())),

@@ -20,19 +20,19 @@ from typing import Any
 
 from piano_metronome.inputs.manifest import ManifestRow
 from piano_metronome.processing.align import AlignmentReport
-from piano_metronome.processing.recording import RecordingResult
+from piano_metronome.processing.recording import InputWarning, RecordingResult
 
 
 def result_to_json(result: RecordingResult) -> dict[str, Any]:
     """A result as plain JSON values (the aligned performance is not sent: it lives in the spools)."""
     return {"row": asdict(result.row), "report": asdict(result.report),
-            "input_warnings": list(result.input_warnings), "input_warning_kinds": list(result.input_warning_kinds)}
+            "input_warnings": [list(w) for w in result.input_warnings]}
 
 
 def result_from_json(data: dict[str, Any]) -> RecordingResult:
     """Inverse of :func:`result_to_json`."""
     return RecordingResult(ManifestRow(**data["row"]), None, AlignmentReport(**data["report"]),
-                           tuple(data["input_warnings"]), tuple(data["input_warning_kinds"]))
+                           tuple(InputWarning(*w) for w in data["input_warnings"]))
 
 
 class ReportLog:

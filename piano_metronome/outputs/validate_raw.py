@@ -118,7 +118,7 @@ def _check_recording(row: ManifestRow, sources: list[Path], options: AlignOption
         check = _check_of_rejection(checks, RejectionKind(report.reason_kind))
         check.add(name, report.reason)
         return
-    for kind, text in zip(result.input_warning_kinds, result.input_warnings, strict=True):
+    for kind, text in result.input_warnings:
         checks.oddities.add(name, f"{text} ({kind})", WARN)
     for kind, text in zip(report.warning_kinds, report.warnings, strict=True):
         if kind == WarningKind.BPM_LABEL_DISAGREES:

@@ -14,6 +14,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from piano_metronome.inputs.manifest import ManifestRow, not_a_file
 from piano_metronome.inputs.midi import MAX_FILE_BYTES, Performance, RecordingError, parse_midi_bytes
@@ -45,6 +46,13 @@ class AlignmentBugError(Exception):
         return f"internal error while aligning ({type(self.error).__name__}: {first})"
 
 
+class InputWarning(NamedTuple):
+    """One thing unusual about a file itself, and its :class:`~piano_metronome.kinds.WarningKind` value."""
+
+    kind: str
+    text: str
+
+
 @dataclass(frozen=True)
 class RecordingResult:
     """The outcome for one manifest row: an aligned performance, or None and a rejection report."""
@@ -55,17 +63,10 @@ class RecordingResult:
     #: What is unusual about the file itself (no tempo, tempo or meter changes, excluded notes):
     #: one line each, printed by the build beside the file name; also in ``report.warnings``
     #: unless the alignment already words the same kind there.
-    input_warnings: tuple[str, ...] = ()
-    #: The :class:`~piano_metronome.kinds.WarningKind` value of each ``input_warnings`` line.
-    input_warning_kinds: tuple[str, ...] = ()
+    input_warnings: tuple[InputWarning, ...] = ()
     #: The file's bytes (sha256 verified against the manifest) of an accepted recording, for its
     #: ``takes`` row, so the file is read once; dropped with ``aligned`` once they are written.
     midi_bytes: bytes | None = None
-
-    def __post_init__(self) -> None:
-        if len(self.input_warnings) != len(self.input_warning_kinds):
-            raise AssertionError(f"{self.report.path}: {len(self.input_warnings)} input warnings but "
-                                 f"{len(self.input_warning_kinds)} kinds")
 
     @property
     def ok(self) -> bool:
@@ -187,8 +188,8 @@ def _align_bytes(row: ManifestRow, path: Path, data: bytes, options: AlignOption
     for kind, text in found:
         if kind.value not in worded:
             aligned.report.warn(kind, text)
-    return RecordingResult(row, aligned, aligned.report, tuple(text for _, text in found),
-                           tuple(kind.value for kind, _ in found), data)
+    return RecordingResult(row, aligned, aligned.report,
+                           tuple(InputWarning(kind.value, text) for kind, text in found), data)
 
 
 EXCLUDED_WORDS = {DropReason.DRUM_CHANNEL: "on a drum channel (MIDI channel 10)",
