@@ -133,3 +133,11 @@ def write_atomic(path: Path, write: Callable[[Path], None]) -> Path:
         temp.unlink(missing_ok=True)
         raise
     return path
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` through :func:`write_atomic`: the old file or the whole new one."""
+    def write(temp: Path) -> None:
+        temp.write_text(text, encoding="utf-8")
+
+    return write_atomic(path, write)

@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 
 from piano_metronome.commands.common import fail
-from piano_metronome.safety import OverwriteError, check_file, refused_exit, write_atomic
+from piano_metronome.safety import OverwriteError, check_file, refused_exit, write_text_atomic
 
 CONFIGS = ("d1", "d2", "all", "demo")
 
@@ -130,12 +130,7 @@ def evaluate(
         raise fail(str(exc)) from None
     typer.echo(format_tables(tables, f"{split} split, checkpoint {checkpoint}"))
     if json_out is not None:
-        text = json.dumps(tables_to_json(tables), indent=2) + "\n"
-
-        def write(temp: Path) -> None:
-            temp.write_text(text)
-
-        write_atomic(json_out, write)
+        write_text_atomic(json_out, json.dumps(tables_to_json(tables), indent=2) + "\n")
 
 
 @app.command("humanize")

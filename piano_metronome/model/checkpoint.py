@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..safety import write_atomic, write_text_atomic
 from .config import FEATURE_VERSION, ModelConfig, TrainConfig, to_json_dict
 
 WEIGHTS = "model.safetensors"
@@ -52,14 +53,15 @@ def check_checkpoint_target(folder: str | Path) -> None:
 
 def save_checkpoint(folder: str | Path, model, tcfg: TrainConfig, data: dict[str, Any],
                     metrics: dict[str, Any] | None = None) -> Path:
-    """Write weights, config and (optionally) metrics into ``folder``; return the folder."""
+    """Write weights, config and (optionally) metrics into ``folder``; return the folder. Each file is
+    written whole or not at all (an interrupted save leaves the old file, never half a new one)."""
     from safetensors.torch import save_file
 
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(folder / WEIGHTS), metadata={"format": "pt", "model": MODEL_NAME})
-    (folder / CONFIG).write_text(json.dumps(to_json_dict(model.cfg, tcfg, data), indent=2) + "\n")
+    metadata = {"format": "pt", "model": MODEL_NAME}
+    write_atomic(folder / WEIGHTS, lambda temp: save_file(state, str(temp), metadata=metadata))
+    write_text_atomic(folder / CONFIG, json.dumps(to_json_dict(model.cfg, tcfg, data), indent=2) + "\n")
     if metrics is not None:
         write_metrics(folder, metrics)
     return folder
@@ -67,7 +69,7 @@ def save_checkpoint(folder: str | Path, model, tcfg: TrainConfig, data: dict[str
 
 def write_metrics(folder: str | Path, metrics: dict[str, Any]) -> None:
     """Write ``metrics.json`` (evaluation tables, training history)."""
-    (Path(folder) / METRICS).write_text(json.dumps(metrics, indent=2) + "\n")
+    write_text_atomic(Path(folder) / METRICS, json.dumps(metrics, indent=2) + "\n")
 
 
 def load_checkpoint(folder: str | Path):
