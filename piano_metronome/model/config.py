@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-#: Bumped whenever the meaning of an input feature changes, so an old checkpoint is refused.
+#: Bumped whenever the meaning of an input feature or the set of weights changes, so an old checkpoint is
+#: refused with a message that says so (rather than a missing-weight error).
 FEATURE_VERSION = 6  # 3: notes as transformer tokens, written durations, score context, p(z | score);
 #                       4: z joins at the head only, both training paths;
 #                       5: the step texture (piano roll of onsets and held keys), no take-wide context;

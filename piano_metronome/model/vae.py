@@ -23,7 +23,7 @@ Training decodes every window twice and adds both reconstructions:
 
 - the posterior path, z ~ q(z | performance), previous velocity hidden and half the note states
   dropped (``posterior_dropout``): z is its only route to how the window was played, and the
-  weakened score route leaves it something to explain, so the latent is used (KL ~4 nats a
+  weakened score route leaves it something to explain, so the latent is used (KL 3-4 nats a
   window; without the dropout the d2 model fitted its training windows from the score alone and
   z fell to ~1.5 nats, its posterior no better than the honest prediction);
 - the honest path, z = mean of p(z | score), previous velocity shown for ``1 - ar_hide`` of the
