@@ -198,7 +198,7 @@ def test_bad_manifest_or_from_folder_is_one_line(fake_source: tuple[Path, Path],
 # --- downloads -----------------------------------------------------------------------------------
 
 def attempts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The addresses the fetcher actually asks for, in order (it still asks them)."""
+    """The addresses the fetcher requests, in order; each request still goes to the real network call."""
     calls: list[str] = []
     real = f._urlopen_read
 
